@@ -10,9 +10,10 @@ LoRA (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models", sec.
 
     x: [T, D_in]   lora_a: [N, D_in, R]   lora_b: [N, R, D_out]   adapter_ids: [T] int32
 
-Rows are grouped by adapter on the device (a stable sort of the ids and a histogram; no host
-synchronisation), so sorted and unsorted batches take the same path. Each adapter's rows form a
-segment ``rows[start[i] : start[i] + count[i]]``; a program handles one ``BLOCK_M``-row block of one
+Rows are grouped by adapter on the device: a stable sort of the ids and a binary search for each
+segment bound, with no host synchronisation (the argument check reads the id range back once), so
+sorted and unsorted batches take the same path. Each adapter's rows form a segment
+``rows[start[i] : start[i] + count[i]]``; a program handles one ``BLOCK_M``-row block of one
 segment, so every tile multiplies rows that share one weight matrix (a real ``tl.dot``):
 
 1. shrink  ``h[s, t, :] = x[t, Ks] @ lora_a[i, Ks, :]``, grid (row blocks, N, SPLIT_K). The K axis
@@ -173,12 +174,15 @@ def _segments(adapter_ids: torch.Tensor, n_adapters: int):
     """Rows grouped by adapter, on the device: (rows [T] int32, start [N] int32, count [N] int32).
 
     Rows with id -1 get key N, so they sort after every adapter's segment and are never read.
+    Segment bounds come from ``searchsorted`` on the sorted keys rather than ``bincount``, which
+    reads its maximum back to the host on CUDA.
     """
     keys = torch.where(adapter_ids < 0, n_adapters, adapter_ids.long())            # [T]
-    rows = torch.sort(keys, stable=True).indices.to(torch.int32)                   # [T]
-    count = torch.bincount(keys, minlength=n_adapters + 1)[:n_adapters]            # [N]
-    start = torch.cumsum(count, dim=0) - count                                     # [N]
-    return rows, start.to(torch.int32), count.to(torch.int32)
+    sorted_keys, rows = torch.sort(keys, stable=True)                              # [T], [T]
+    adapters = torch.arange(n_adapters, device=keys.device)                        # [N]
+    start = torch.searchsorted(sorted_keys, adapters)                              # [N]
+    end = torch.searchsorted(sorted_keys, adapters, right=True)                    # [N]
+    return rows.to(torch.int32), start.to(torch.int32), (end - start).to(torch.int32)
 
 
 def multi_lora(

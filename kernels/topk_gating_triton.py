@@ -90,12 +90,14 @@ def _launch_config(tokens_bucket: int, num_experts: int, k: int) -> dict:
     Aim for about 512 logits per program (E <= 16 gives 32 tokens a program): enough work to hide
     a load, and T = 4096 still spreads over 128 programs.
     """
-    block_e = triton.next_power_of_2(num_experts)
-    block_t = max(1, min(tokens_bucket, 512 // block_e, 64))
+    block_e = max(2, triton.next_power_of_2(num_experts))
+    # Floors of 2 keep every tile at least 2 wide (a size-1 arange buys nothing and is a corner
+    # case for layouts).
+    block_t = max(2, min(tokens_bucket, 512 // block_e, 64))
     return {
         "BLOCK_T": block_t,
         "BLOCK_E": block_e,
-        "BLOCK_K": triton.next_power_of_2(k),
+        "BLOCK_K": max(2, triton.next_power_of_2(k)),
         "num_warps": 4 if block_t * block_e >= 2048 else 2,
     }
 
