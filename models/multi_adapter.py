@@ -1,0 +1,96 @@
+"""ARLISS with every adapter stacked, chosen per row: one backbone pass for a mixed-domain batch.
+
+Each LoRA-carrying linear layer becomes :class:`StackedLoraLinear`::
+
+    y[b, s] = x[b, s] @ W^T + bias + scaling[ids[b]] * (x[b, s] @ lora_a[ids[b]] @ lora_b[ids[b]])
+    x [B, S, D], lora_a [N, D, R], lora_b [N, R, O], scaling [N], ids [B] int (adapter per row)
+
+Adapter order is ``ArlissConfig.adapter_names`` (domains..., router). :class:`SwitchableArliss`
+computes both heads for every row: ``rewards[b]`` uses domain ``ids[b]``'s head (meaningless for
+router rows, which callers never read) and ``router_logits`` [B, n] the router head.
+
+Compute paths: under ONNX export a per-row gather of A/B and two batched matmuls (what the
+switchable graph holds); on CUDA the Triton ``kernels.multi_lora`` over tokens; otherwise its
+PyTorch reference.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from peft.tuners.lora import LoraLayer
+from torch import nn
+
+from .arliss import ArlissModel, pool
+
+
+class StackedLoraLinear(nn.Module):
+    def __init__(self, base: nn.Linear, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: torch.Tensor):
+        super().__init__()
+        self.base = base
+        self.lora_a = nn.Parameter(lora_a, requires_grad=False)      # [N, D, R]
+        self.lora_b = nn.Parameter(lora_b, requires_grad=False)      # [N, R, O]
+        self.register_buffer("scaling", scaling)                     # [N]
+        self.adapter_ids: torch.Tensor | None = None                 # [B], set by SwitchableArliss
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ids = self.adapter_ids
+        y = self.base(x)
+        if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
+            a = self.lora_a[ids]                                     # [B, D, R]
+            b = self.lora_b[ids] * self.scaling[ids][:, None, None]  # [B, R, O]
+            return y + torch.matmul(torch.matmul(x, a), b)           # [B, S, O]
+        B, S, D = x.shape
+        tokens = ids.to(torch.int32).repeat_interleave(S)            # [B*S]
+        flat_y = y.reshape(B * S, -1).contiguous()
+        if x.is_cuda:
+            import kernels as ops
+        else:
+            from kernels import reference as ops
+        ops.multi_lora(x.reshape(B * S, D).contiguous(), self.lora_a, self.lora_b, tokens, self.scaling, out=flat_y)
+        return flat_y.reshape(B, S, -1)
+
+
+class SwitchableArliss(nn.Module):
+    """``forward(input_ids, attention_mask, token_type_ids?, adapter_ids [B]) -> (rewards [B], router_logits [B, n])``."""
+
+    def __init__(self, arliss: ArlissModel):
+        super().__init__()
+        names = arliss.config.adapter_names
+        self.domains = arliss.config.domains
+        self.router_id = len(names) - 1
+        peft = copy.deepcopy(arliss.backbone)
+        self.backbone = peft.base_model.model                       # plain HF model, LoRA layers still inside
+        self.layers: list[StackedLoraLinear] = []
+        for parent_name, parent in list(self.backbone.named_modules()):
+            for child_name, child in list(parent.named_children()):
+                if isinstance(child, LoraLayer):
+                    stacked = self._stack(child, names)
+                    setattr(parent, child_name, stacked)
+                    self.layers.append(stacked)
+        if not self.layers:
+            raise ValueError("the ARLISS backbone holds no LoRA layers to stack")
+        self.router_head = copy.deepcopy(arliss.router_head)
+        self.reward_heads = copy.deepcopy(arliss.reward_heads)
+        self.eval()
+
+    @staticmethod
+    def _stack(layer: LoraLayer, names: tuple[str, ...]) -> StackedLoraLinear:
+        base = layer.get_base_layer()
+        if not isinstance(base, nn.Linear):
+            raise ValueError(f"stacked LoRA needs nn.Linear layers, got {type(base).__name__}")
+        a = torch.stack([layer.lora_A[n].weight.detach().t() for n in names])   # [N, D, R]
+        b = torch.stack([layer.lora_B[n].weight.detach().t() for n in names])   # [N, R, O]
+        s = torch.tensor([float(layer.scaling[n]) for n in names])
+        return StackedLoraLinear(base, a.contiguous(), b.contiguous(), s)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, adapter_ids=None):
+        if adapter_ids is None:
+            raise ValueError("adapter_ids [batch] is required")
+        for layer in self.layers:
+            layer.adapter_ids = adapter_ids
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        pooled = pool(self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra), attention_mask)
+        head = adapter_ids.clamp(max=len(self.domains) - 1)          # router rows: any valid row
+        rewards = (pooled * self.reward_heads.weight[head]).sum(-1) + self.reward_heads.bias[head]
+        return rewards, self.router_head(pooled)

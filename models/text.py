@@ -1,0 +1,108 @@
+"""Turning (prompt, response) text into model inputs, the same way everywhere.
+
+Truncation policy ``keep_response_cut_prompt_start`` (the one the manifest names and the C
+library mirrors): with ``budget = max_length - special tokens``,
+
+* nothing is cut when ``len(prompt) + len(response) <= budget``;
+* otherwise the prompt keeps ``min(len(prompt), budget // 4)`` tokens *at least*, the response
+  keeps what is left of the budget from its start (``response[:budget - kept_prompt]``), and the
+  prompt fills any room left with its *last* tokens (its start is cut: the latest turn of a
+  dialogue is what the response answers).
+
+The pair is then joined by the tokenizer's own ``build_inputs_with_special_tokens`` (``[CLS] p
+[SEP] r [SEP]`` for BERT, ``<s> p r`` for Llama, plain concatenation for GPT-2), with segment ids
+where the model takes them. Padding is on the right.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+TRUNCATION_POLICY = "keep_response_cut_prompt_start"
+PROMPT_MIN_DIVISOR = 4
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one (prompt, response) pair, unpadded."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+
+
+def clean_text(text: str, name: str) -> str:
+    """Type-check one text; lone surrogates (invalid UTF-8) are replaced by U+FFFD."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be str, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
+
+
+def truncate_pair(prompt: list[int], response: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Apply the truncation policy to token lists (see module docstring)."""
+    if budget <= 0:
+        raise ValueError(f"max_length leaves no room for text (budget {budget})")
+    if len(prompt) + len(response) <= budget:
+        return prompt, response
+    keep_prompt_min = min(len(prompt), budget // PROMPT_MIN_DIVISOR)
+    response = response[: budget - keep_prompt_min]
+    keep_prompt = budget - len(response)
+    return (prompt[len(prompt) - keep_prompt:] if keep_prompt else []), response
+
+
+def num_special_tokens(tokenizer) -> int:
+    return len(tokenizer.build_inputs_with_special_tokens([], []))
+
+
+def encode_pairs(tokenizer, prompts: list[str], responses: list[str], max_length: int) -> list[Encoded]:
+    """Encode pairs under the truncation policy; returns unpadded ids per pair."""
+    p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+    budget = max_length - num_special_tokens(tokenizer)
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    out = []
+    for p, r in zip(p_ids, r_ids):
+        p, r = truncate_pair(p, r, budget)
+        ids = tokenizer.build_inputs_with_special_tokens(p, r)
+        types = tokenizer.create_token_type_ids_from_sequences(p, r) if with_types else None
+        out.append(Encoded(ids, types))
+    return out
+
+
+def collate(encoded: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a list of encodings into ``input_ids``/``attention_mask`` (+``token_type_ids``)."""
+    width = max(len(e.input_ids) for e in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    types = torch.zeros((len(encoded), width), dtype=torch.long) if encoded[0].token_type_ids is not None else None
+    for i, e in enumerate(encoded):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        mask[i, :n] = 1
+        if types is not None:
+            types[i, :n] = torch.tensor(e.token_type_ids)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if types is not None:
+        batch["token_type_ids"] = types
+    return batch
+
+
+def encode_prompts(tokenizer, prompts: list[str], max_length: int) -> list[Encoded]:
+    """Router input: the prompt alone (its start cut when too long), e.g. ``[CLS] p [SEP]``.
+
+    Routing looks at the prompt only, so every response to one prompt goes to the same domain
+    and a chosen/rejected pair is always compared by one reward model.
+    """
+    p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    budget = max_length - len(tokenizer.build_inputs_with_special_tokens([]))
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    out = []
+    for p in p_ids:
+        p = p[len(p) - budget:] if len(p) > budget else p
+        ids = tokenizer.build_inputs_with_special_tokens(p)
+        out.append(Encoded(ids, tokenizer.create_token_type_ids_from_sequences(p) if with_types else None))
+    return out
