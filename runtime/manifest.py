@@ -1,0 +1,183 @@
+"""The bundle contract: ``manifest.json``, parsed once into frozen dataclasses and validated.
+
+A bundle is one directory written by ``export/to_onnx.py`` and read by ``runtime.RewardEngine``,
+the C library and the benchmarks. Schema version 1::
+
+    {
+      "schema_version": 1,
+      "method": "baseline" | "more" | "rodos" | "arliss",
+      "domains": ["helpfulness", ...],                 # order = domain index everywhere
+      "base_model": str,
+      "max_length": int,                               # tokens per (prompt, response) pair
+      "router_max_length": int,                        # tokens of prompt the router sees
+      "truncation": {"policy": "keep_response_cut_prompt_start", "prompt_min_divisor": 4},
+      "tokenizer": {"kind": "wordpiece" | "other", "files": [...], "pad_token_id": int,
+                    "do_lower_case": bool, "uses_token_type_ids": bool},
+      "precision": "fp32" | "fp16" | "int8",
+      "lora": "switchable" | "merged" | null,          # ARLISS only
+      "adapter_ids": {"<domain>": int, ..., "router": int} | null,   # ARLISS switchable only
+      "graphs": {"<role>": {"file": str, "inputs": [str], "outputs": [str], "kind": str}},
+      "files": {"<relative path>": "<sha256 hex>"},    # every file in the bundle but manifest.json
+      "params": {"total": int, "active": int},
+      "export": {...}                                  # exporter, opset, library versions, validation
+    }
+
+Graph roles and kinds (all inputs int64 [batch, seq] unless noted; outputs float32):
+
+* ``reward`` (baseline, MoRE), ``reward/<domain>`` (RODOS, ARLISS merged): kind ``reward``;
+  inputs ``input_ids``, ``attention_mask`` (+ ``token_type_ids``); output ``logits`` [batch, 1].
+* ``router`` (RODOS, ARLISS merged): kind ``router``, same inputs over the *prompt-only*
+  encoding (models.text.encode_prompts); output ``logits`` [batch, n_domains].
+* ``switchable`` (ARLISS switchable): kind ``switchable``; inputs as above plus ``adapter_ids``
+  int64 [batch]; outputs ``rewards`` [batch] and ``router_logits`` [batch, n_domains]. Routing
+  runs it on the prompt encoding with every ``adapter_ids`` = ``adapter_ids["router"]``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BundleError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+METHODS = ("baseline", "more", "rodos", "arliss")
+KINDS = {"reward": ("logits",), "router": ("logits",), "switchable": ("rewards", "router_logits")}
+
+
+@dataclass(frozen=True)
+class Graph:
+    role: str
+    file: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    kind: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path                      # the bundle directory
+    method: str
+    domains: tuple[str, ...]
+    base_model: str
+    max_length: int
+    router_max_length: int
+    truncation: dict
+    tokenizer: dict
+    precision: str
+    lora: str | None
+    adapter_ids: dict | None
+    graphs: dict                    # role -> Graph
+    files: dict                     # relative path -> sha256
+    params: dict
+    export: dict
+
+    @property
+    def routed(self) -> bool:
+        return self.method in ("rodos", "arliss")
+
+    def graph_path(self, role: str) -> Path:
+        return self.path / self.graphs[role].file
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inside(bundle: Path, rel: str, field: str) -> Path:
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise BundleError(f"{bundle / MANIFEST}: {field} names '{rel}', which is outside the bundle")
+    full = (bundle / rel).resolve()
+    if bundle.resolve() not in full.parents:
+        raise BundleError(f"{bundle / MANIFEST}: {field} names '{rel}', which is outside the bundle")
+    return full
+
+
+def _need(raw: dict, key: str, types, where: Path):
+    if key not in raw:
+        raise BundleError(f"{where}: missing field '{key}'")
+    if not isinstance(raw[key], types):
+        raise BundleError(f"{where}: field '{key}' has the wrong type ({type(raw[key]).__name__})")
+    return raw[key]
+
+
+def expected_roles(method: str, lora: str | None, domains: tuple[str, ...]) -> set[str]:
+    if method in ("baseline", "more"):
+        return {"reward"}
+    if method == "arliss" and lora == "switchable":
+        return {"switchable"}
+    return {"router", *(f"reward/{d}" for d in domains)}
+
+
+def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
+    """Parse and validate ``bundle/manifest.json``; with ``verify``, check every file's sha256."""
+    bundle = Path(bundle)
+    where = bundle / MANIFEST
+    if not where.is_file():
+        raise BundleError(f"{where}: no manifest (is '{bundle}' a RouteRM bundle?)")
+    try:
+        raw = json.loads(where.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{where}: expected a JSON object")
+    version = _need(raw, "schema_version", int, where)
+    if version != SCHEMA_VERSION:
+        raise BundleError(f"{where}: unknown schema_version {version} (this runtime reads {SCHEMA_VERSION})")
+    method = _need(raw, "method", str, where)
+    if method not in METHODS:
+        raise BundleError(f"{where}: field 'method' is '{method}', expected one of {METHODS}")
+    domains = tuple(_need(raw, "domains", list, where))
+    if not domains or not all(isinstance(d, str) for d in domains) or len(set(domains)) != len(domains):
+        raise BundleError(f"{where}: field 'domains' must be a non-empty list of unique names")
+    lora = raw.get("lora")
+    files = _need(raw, "files", dict, where)
+    for rel in files:
+        _inside(bundle, rel, "files")
+    graphs = {}
+    for role, g in _need(raw, "graphs", dict, where).items():
+        if not isinstance(g, dict) or g.get("kind") not in KINDS:
+            raise BundleError(f"{where}: graph '{role}' has no valid 'kind' (one of {sorted(KINDS)})")
+        _inside(bundle, g.get("file"), f"graphs.{role}.file")
+        if g["file"] not in files:
+            raise BundleError(f"{where}: graph file '{g['file']}' has no checksum in 'files'")
+        missing = [o for o in KINDS[g["kind"]] if o not in g.get("outputs", [])]
+        if missing:
+            raise BundleError(f"{where}: graph '{role}' lacks output(s) {missing}")
+        graphs[role] = Graph(role, g["file"], tuple(g.get("inputs", [])), tuple(g["outputs"]), g["kind"])
+    want = expected_roles(method, lora, domains)
+    if set(graphs) != want:
+        raise BundleError(f"{where}: method '{method}' (lora={lora}) needs graphs {sorted(want)}, has {sorted(graphs)}")
+    adapter_ids = raw.get("adapter_ids")
+    if "switchable" in graphs:
+        if not isinstance(adapter_ids, dict) or set(adapter_ids) != {*domains, "router"}:
+            raise BundleError(f"{where}: field 'adapter_ids' must map every domain and 'router' to an index")
+    tokenizer = _need(raw, "tokenizer", dict, where)
+    for rel in tokenizer.get("files", []):
+        _inside(bundle, rel, "tokenizer.files")
+    manifest = Manifest(
+        path=bundle, method=method, domains=domains, base_model=str(raw.get("base_model", "")),
+        max_length=int(_need(raw, "max_length", int, where)),
+        router_max_length=int(raw.get("router_max_length", raw["max_length"])),
+        truncation=raw.get("truncation", {}), tokenizer=tokenizer,
+        precision=str(raw.get("precision", "fp32")), lora=lora, adapter_ids=adapter_ids,
+        graphs=graphs, files=files, params=raw.get("params", {}), export=raw.get("export", {}))
+    if verify:
+        verify_files(manifest)
+    return manifest
+
+
+def verify_files(manifest: Manifest) -> None:
+    """Every listed file exists and matches its sha256 (BundleError naming the file otherwise)."""
+    for rel, digest in manifest.files.items():
+        path = manifest.path / rel
+        if not path.is_file():
+            raise BundleError(f"bundle file '{rel}' is missing from {manifest.path}")
+        if sha256_file(path) != digest:
+            raise BundleError(f"bundle file '{rel}' in {manifest.path} does not match its checksum (changed?)")
