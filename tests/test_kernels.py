@@ -7,6 +7,7 @@ conftest.py before anything imports ``kernels``); with CUDA the same grid runs o
 compares the reference with itself whatever the dispatch decides.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -384,6 +385,51 @@ def test_dispatch_follows_device_and_interpreter_flag(monkeypatch):
     kernels.multi_lora(*args.values())
     kernels.topk_gating(logits, 2)
     assert calls == ([] if HAS_CUDA else ["reference", "reference"])
+
+
+# Compiles (not runs) every kernel for an H100/H200 (sm_90) with the launch configs a small and a
+# large batch get, in a fresh process: the interpreter accepts code that the compiler rejects, and
+# this needs no GPU, only the ptxas that ships with triton.
+AOT_COMPILE_SCRIPT = """
+import torch, triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from kernels import multi_lora_triton as ml, topk_gating_triton as tg
+
+def build(fn, pointers, constexprs, num_warps, num_stages=3):
+    sig = {n: pointers.get(n, "constexpr" if n in constexprs else "i32") for n in fn.arg_names}
+    options = {"num_warps": num_warps, "num_stages": num_stages}
+    triton.compile(ASTSource(fn, sig, constexprs), target=GPUTarget("cuda", 90, 32), options=options)
+
+for dtype, ty, tokens in ((torch.float16, "fp16", 1), (torch.float16, "fp16", 4096),
+                          (torch.bfloat16, "bf16", 1), (torch.float32, "fp32", 4096)):
+    c = ml._launch_config(tokens, 16, 1024, 1024, 64, dtype)
+    idx = {"rows_ptr": "*i32", "seg_start_ptr": "*i32", "seg_count_ptr": "*i32"}
+    build(ml._multi_lora_shrink_kernel,
+          {"x_ptr": "*" + ty, "a_ptr": "*" + ty, "h_ptr": "*fp32", **idx},
+          {k: c[k] for k in ("BLOCK_M", "BLOCK_K", "BLOCK_R")} | {"FP32_DOT": ty == "fp32"},
+          c["num_warps"], c["num_stages"])
+    build(ml._multi_lora_expand_kernel,
+          {"h_ptr": "*fp32", "b_ptr": "*" + ty, "scale_ptr": "*fp32", "out_ptr": "*" + ty, **idx},
+          {k: c[k] for k in ("SPLIT_K", "BLOCK_M", "BLOCK_N", "BLOCK_R")}
+          | {"FP32_DOT": ty == "fp32", "ACCUMULATE": tokens == 1},
+          c["num_warps"])
+for ty, experts, k in (("fp32", 4, 1), ("bf16", 16, 2)):
+    c = tg._launch_config(4096, experts, k)
+    build(tg._topk_gating_kernel,
+          {"logits_ptr": "*" + ty, "weights_ptr": "*fp32", "ids_ptr": "*i32"},
+          {k_: c[k_] for k_ in ("BLOCK_T", "BLOCK_E", "BLOCK_K")} | {"K": k, "RENORMALIZE": True},
+          c["num_warps"])
+print("compiled")
+"""
+
+
+def test_kernels_compile_for_sm90(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path)           # compile for real, not from a cache
+    result = subprocess.run([sys.executable, "-c", AOT_COMPILE_SCRIPT], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "compiled" in result.stdout, result.stderr[-4000:]
 
 
 # --- GPU only: bf16 and the large shapes of the target regime ------------------------------------
