@@ -10,10 +10,14 @@ Public API (each has a pure-PyTorch twin of the same name and signature in ``ker
 Dispatch: ``topk_gating`` and ``multi_lora`` run their Triton kernel when the first tensor argument
 is on CUDA, or when ``TRITON_INTERPRET`` is set (Triton's CPU interpreter, for tests; it must be
 set before the kernel modules are first imported, because ``triton.jit`` reads it then). Otherwise
-they run the reference. The Triton modules are ``topk_gating_triton`` and ``multi_lora_triton``:
-a submodule named like the function would replace it as an attribute of this package on the
-first lazy import. ``sort_by_expert`` is a stable sort and a histogram, which PyTorch already
-does well on either device, so it is the reference everywhere.
+they run the reference. The kernels are forward-only, so while autograd is recording (grad mode on
+and an input requires grad) the call goes to the reference too, which autograd differentiates;
+run inference under ``torch.inference_mode()`` or ``torch.no_grad()`` to get the kernels.
+``sort_by_expert`` is a stable sort and a histogram, which PyTorch already does well on either
+device, so it is the reference everywhere.
+
+The Triton modules are ``topk_gating_triton`` and ``multi_lora_triton``: a submodule named like
+its function would replace the function as an attribute of this package on the first lazy import.
 
 Importing this package is free: it imports neither torch nor triton (the implementations load on
 first call) and it imports nothing else of RouteRM. That matters because ``transformers`` imports
@@ -31,10 +35,17 @@ __all__ = ["topk_gating", "sort_by_expert", "multi_lora"]
 _TRUE = {"1", "true", "yes", "on", "y"}
 
 
-def _use_triton(tensor: object) -> bool:
-    if os.environ.get("TRITON_INTERPRET", "").strip().lower() in _TRUE:
-        return True
-    return bool(getattr(tensor, "is_cuda", False))
+def _use_triton(*tensors: object) -> bool:
+    """Triton for CUDA tensors (or under the interpreter), unless autograd needs a graph."""
+    interpreted = os.environ.get("TRITON_INTERPRET", "").strip().lower() in _TRUE
+    if not (interpreted or getattr(tensors[0], "is_cuda", False)):
+        return False
+    if any(getattr(t, "requires_grad", False) for t in tensors):
+        import torch  # already imported by whoever made a tensor that requires grad
+
+        # The kernels are forward-only: their outputs would silently carry no gradient.
+        return not torch.is_grad_enabled()
+    return True
 
 
 def topk_gating(router_logits, k, renormalize=True):
@@ -65,7 +76,7 @@ def multi_lora(x, lora_a, lora_b, adapter_ids, scaling, out=None):
     Returns the delta [T, D_out] or adds it into ``out`` in place. See
     ``kernels.reference.multi_lora``; Triton on CUDA, reference on CPU.
     """
-    if _use_triton(x):
+    if _use_triton(x, lora_a, lora_b, scaling, out):
         from .multi_lora_triton import multi_lora as impl
     else:
         from .reference import multi_lora as impl

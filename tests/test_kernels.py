@@ -387,6 +387,26 @@ def test_dispatch_follows_device_and_interpreter_flag(monkeypatch):
     assert calls == ([] if HAS_CUDA else ["reference", "reference"])
 
 
+def test_dispatch_sends_autograd_to_reference(monkeypatch):
+    # The kernels are forward-only: a call that autograd records must go to the reference.
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    x, lora_a, lora_b = make_lora(7, 48, 40, 8, 3, torch.float32, seed=0)
+    lora_a.requires_grad_(True)
+    ids = make_adapter_ids("partial", 7, 3, "shuffled", seed=1)
+    logits = torch.randn(7, 4, device=DEVICE, requires_grad=True)
+    delta = kernels.multi_lora(x, lora_a, lora_b, ids, 0.5)
+    weights, _ = kernels.topk_gating(logits, 2)
+    (delta.sum() + weights[:, 0].sum()).backward()
+    assert lora_a.grad is not None and logits.grad is not None
+    with torch.no_grad():
+        calls = []
+        monkeypatch.setattr(reference, "multi_lora", lambda *args: calls.append("reference"))
+        monkeypatch.setattr(reference, "topk_gating", lambda *args: calls.append("reference"))
+        assert kernels.multi_lora(x, lora_a, lora_b, ids, 0.5).grad_fn is None
+        kernels.topk_gating(logits, 2)
+        assert calls == []
+
+
 # Compiles (not runs) every kernel for an H100/H200 (sm_90) with the launch configs a small and a
 # large batch get, in a fresh process: the interpreter accepts code that the compiler rejects, and
 # this needs no GPU, only the ptxas that ships with triton.
