@@ -26,3 +26,36 @@ KERNEL_TOLERANCES = {
 def kernel_tolerances():
     """``{dtype: {"rtol": ..., "atol": ...}}`` for ``torch.testing.assert_close``."""
     return KERNEL_TOLERANCES
+
+
+# --- models / training ---------------------------------------------------------------------------
+# Tiny random checkpoints of every method, trained once per session on synthetic separable data;
+# export, runtime and C tests build on them. Read-only for tests: copy before changing files.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_splits():
+    from tiny import synthetic_splits
+    return synthetic_splits()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tiny_root, tiny_splits):
+    """``{method: checkpoint dir}`` for baseline, more, rodos, arliss on a tiny random BERT."""
+    from tiny import tiny_base, tiny_config
+    from training.methods import train
+    cfg = tiny_config(tiny_root, tiny_base(tiny_root, "bert"))
+    out = {}
+    for method in ("baseline", "more", "rodos", "arliss"):
+        train(method, tiny_splits, cfg)
+        out[method] = cfg.method_dir(method)
+    return out
