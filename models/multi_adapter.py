@@ -34,21 +34,24 @@ class StackedLoraLinear(nn.Module):
         self.adapter_ids: torch.Tensor | None = None                 # [B], set by SwitchableArliss
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x is [B, S, D] in the encoder layers but [B, D] in BERT's pooler (LoRA "all-linear" covers
+        # pooler.dense): view it as [B, S, D] with S = 1 there, and give y back x's leading shape.
         ids = self.adapter_ids
         y = self.base(x)
+        x3 = x.reshape(x.shape[0], -1, x.shape[-1])                  # [B, S, D]
         if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
             a = self.lora_a[ids]                                     # [B, D, R]
             b = self.lora_b[ids] * self.scaling[ids][:, None, None]  # [B, R, O]
-            return y + torch.matmul(torch.matmul(x, a), b)           # [B, S, O]
-        B, S, D = x.shape
+            return y + torch.matmul(torch.matmul(x3, a), b).reshape(y.shape)  # [B, S, O] -> y's shape
+        B, S, D = x3.shape
         tokens = ids.to(torch.int32).repeat_interleave(S)            # [B*S]
         flat_y = y.reshape(B * S, -1).contiguous()
         if x.is_cuda:
             import kernels as ops
         else:
             from kernels import reference as ops
-        ops.multi_lora(x.reshape(B * S, D).contiguous(), self.lora_a, self.lora_b, tokens, self.scaling, out=flat_y)
-        return flat_y.reshape(B, S, -1)
+        ops.multi_lora(x3.reshape(B * S, D).contiguous(), self.lora_a, self.lora_b, tokens, self.scaling, out=flat_y)
+        return flat_y.reshape(y.shape)
 
 
 class SwitchableArliss(nn.Module):
