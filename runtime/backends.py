@@ -1,0 +1,131 @@
+"""Two ways to run a bundle's graphs, behind one call: ``backend.run(role, feeds) -> {output: array}``.
+
+``feeds`` are the graph's inputs as int64 numpy arrays (``input_ids``, ``attention_mask`` [B, S],
+``token_type_ids`` [B, S] where the graph takes it, ``adapter_ids`` [B] for ``switchable``); the
+result holds the outputs the manifest names for the graph's kind (runtime.manifest.KINDS), float32.
+
+* :class:`OrtBackend` runs the ONNX graphs, one ``InferenceSession`` per graph made once (ORT
+  sessions are safe to ``run`` from many threads at once).
+* :class:`TorchBackend` runs the training checkpoint the bundle was exported from
+  (``manifest.export["checkpoint"]``) with ``models/``: Triton kernels on CUDA (MoRE gating,
+  multi-LoRA), their PyTorch references on the CPU. It loads safetensors only (never pickle).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BundleError
+from .manifest import Manifest
+from .providers import log_once, select_ort_providers, select_torch_device
+
+
+class OrtBackend:
+    name = "onnxruntime"
+
+    def __init__(self, manifest: Manifest, providers=None, threads: int | None = None, allow_fallback: bool = False):
+        import onnxruntime as ort
+
+        self.providers = select_ort_providers(providers, ort.get_available_providers(), allow_fallback)
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.sessions = {}
+        self.outputs = {}
+        for role, graph in manifest.graphs.items():
+            path = manifest.graph_path(role)
+            try:
+                session = ort.InferenceSession(str(path), options, providers=self.providers)
+            except Exception as exc:  # ORT raises its own Fail/InvalidGraph types; name the file
+                raise BundleError(f"bundle file '{graph.file}' could not be loaded by ONNX Runtime: {exc}") from exc
+            names = [i.name for i in session.get_inputs()]
+            if sorted(names) != sorted(graph.inputs):
+                raise BundleError(f"bundle file '{graph.file}' takes inputs {names}, the manifest says {list(graph.inputs)}")
+            self.sessions[role] = session
+            self.outputs[role] = list(graph.outputs)
+        first = next(iter(self.sessions.values()))
+        log_once(f"runtime: onnxruntime runs on {first.get_providers()[0]} (asked {self.providers})")
+
+    def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self.sessions[role]
+        wanted = {i.name for i in session.get_inputs()}
+        values = session.run(self.outputs[role], {k: v for k, v in feeds.items() if k in wanted})
+        return {name: np.asarray(v, dtype=np.float32) for name, v in zip(self.outputs[role], values)}
+
+
+def checkpoint_path(manifest: Manifest, override: str | Path | None = None) -> Path:
+    """The training checkpoint a bundle names (``export.checkpoint``: absolute, else bundle-relative)."""
+    if override is not None:
+        path = Path(override)
+    else:
+        named = manifest.export.get("checkpoint")
+        if not isinstance(named, str) or not named:
+            raise BundleError(f"{manifest.path / 'manifest.json'}: the torch backend needs field 'export.checkpoint' "
+                              f"(the training checkpoint this bundle was exported from)")
+        path = Path(named)
+        if not path.is_absolute() and not path.exists():
+            path = manifest.path / path
+    if not (path / "routerm.json").is_file():
+        raise BundleError(f"checkpoint '{path}' named by {manifest.path / 'manifest.json'} is not a RouteRM checkpoint "
+                          f"(no routerm.json)")
+    return path
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, manifest: Manifest, providers=None, threads: int | None = None,
+                 allow_fallback: bool = False, checkpoint: str | Path | None = None):
+        import torch
+
+        from models.checkpoint import load_checkpoint
+        from models.multi_adapter import SwitchableArliss
+
+        self.torch = torch
+        self.device = select_torch_device(providers, torch.cuda.is_available(), allow_fallback)
+        if threads is not None:
+            torch.set_num_threads(threads)  # process-wide in PyTorch: there is no per-module setting
+        path = checkpoint_path(manifest, checkpoint)
+        ckpt = load_checkpoint(path)
+        if ckpt.method != manifest.method or tuple(ckpt.domains) != manifest.domains:
+            raise BundleError(f"checkpoint '{path}' holds {ckpt.method} over {list(ckpt.domains)}, the bundle "
+                              f"{manifest.method} over {list(manifest.domains)}")
+        self.models = {}
+        self.lock = None
+        if manifest.method == "arliss":
+            model = SwitchableArliss(ckpt.models["arliss"]).to(self.device)
+            ids = {d: i for i, d in enumerate(model.domains)} | {"router": model.router_id}
+            if manifest.adapter_ids is not None and manifest.adapter_ids != ids:
+                raise BundleError(f"bundle adapter_ids {manifest.adapter_ids} disagree with checkpoint '{path}' ({ids})")
+            self.arliss, self.adapter_ids = model, ids
+            # SwitchableArliss stores adapter_ids on its layers for the length of a forward: one at a time
+            self.lock = threading.Lock()
+        else:
+            self.models = {role: m.to(self.device).eval() for role, m in ckpt.models.items()}
+        log_once(f"runtime: torch runs on {self.device} ({'Triton kernels' if self.device == 'cuda' else 'PyTorch references'})")
+
+    def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self.torch
+        batch = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in feeds.items()}
+        with torch.inference_mode():
+            if self.lock is None:
+                logits = self.models[role](**batch).logits
+                return {"logits": logits.float().cpu().numpy()}
+            if role == "switchable":
+                ids = batch.pop("adapter_ids")
+            else:  # merged bundles: the same stacked model with one adapter for the whole batch
+                batch.pop("adapter_ids", None)
+                name = "router" if role == "router" else role.split("/", 1)[1]
+                ids = torch.full((batch["input_ids"].shape[0],), self.adapter_ids[name], device=self.device)
+            with self.lock:
+                rewards, router_logits = self.arliss(**batch, adapter_ids=ids)
+            rewards, router_logits = rewards.float().cpu().numpy(), router_logits.float().cpu().numpy()
+        if role == "switchable":
+            return {"rewards": rewards, "router_logits": router_logits}
+        return {"logits": router_logits if role == "router" else rewards[:, None]}
+
+
+BACKENDS = {"onnxruntime": OrtBackend, "torch": TorchBackend}

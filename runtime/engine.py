@@ -1,0 +1,201 @@
+"""RewardEngine: rewards for (prompt, response) pairs from a bundle, routed to each row's domain.
+
+Routing follows the manifest (runtime.manifest):
+
+* baseline, MoRE: graph ``reward`` once over all rows (no domain; ``.domains`` is None per row);
+* ARLISS switchable: graph ``switchable`` on the prompt-only encodings with every ``adapter_ids``
+  = the router's, argmax of ``router_logits`` -> domain; then ONE reward run over all rows with
+  ``adapter_ids`` = each row's domain adapter;
+* RODOS, ARLISS merged: graph ``router`` on the prompt-only encodings, then rows grouped by domain,
+  graph ``reward/<domain>`` per group, results put back in input order.
+
+The router sees the prompt alone (models.text.encode_prompts), so identical prompts are routed
+once, and every response to a prompt (a chosen/rejected pair) is scored by the same domain.
+``domains=`` given skips the router. Texts are encoded as in training (models.text): over-long
+pairs keep the response and lose the start of the prompt; lone surrogates become U+FFFD.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.base import load_tokenizer
+from models.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICY, clean_text, collate, encode_pairs, encode_prompts
+
+from .backends import BACKENDS
+from .batching import BatchLimits, check_domains, check_texts, plan_batches
+from .errors import BundleError
+from .manifest import MANIFEST, Manifest, load_manifest
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    rewards: np.ndarray                 # float32 [B]
+    domains: list                       # [B] domain used per row (None for baseline/MoRE)
+    router_probs: np.ndarray | None     # float32 [B, n_domains] when the router ran, else None
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def _check_truncation(manifest: Manifest) -> None:
+    policy = manifest.truncation.get("policy", TRUNCATION_POLICY)
+    divisor = manifest.truncation.get("prompt_min_divisor", PROMPT_MIN_DIVISOR)
+    if policy != TRUNCATION_POLICY or divisor != PROMPT_MIN_DIVISOR:
+        raise BundleError(f"{manifest.path / MANIFEST}: truncation {manifest.truncation} is not the one this runtime "
+                          f"applies ({TRUNCATION_POLICY}, prompt_min_divisor {PROMPT_MIN_DIVISOR})")
+
+
+def _tokenizer_dir(manifest: Manifest) -> Path:
+    files = manifest.tokenizer.get("files") or []
+    if not files:
+        raise BundleError(f"{manifest.path / MANIFEST}: field 'tokenizer.files' lists no files")
+    for rel in files:
+        if rel not in manifest.files:
+            raise BundleError(f"{manifest.path / MANIFEST}: tokenizer file '{rel}' has no checksum in 'files'")
+    parents = {Path(rel).parent for rel in files}
+    if len(parents) != 1:
+        raise BundleError(f"{manifest.path / MANIFEST}: tokenizer files must share one folder, got {sorted(map(str, parents))}")
+    return manifest.path / parents.pop()
+
+
+class RewardEngine:
+    """Score pairs from a bundle; safe to share between threads (see module docstring for routing)."""
+
+    def __init__(self, manifest: Manifest, backend, tokenizer, limits: BatchLimits = BatchLimits()):
+        self.manifest = manifest
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.limits = limits
+        self.pad_id = int(tokenizer.pad_token_id)
+        # HF fast tokenizers may raise "Already borrowed" when one instance encodes in two threads.
+        self._tokenizer_lock = threading.Lock()
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, backend: str = "onnxruntime", providers=None, threads: int | None = None,
+                    allow_fallback: bool = False, max_tokens: int = 8192, batch_size: int = 256,
+                    checkpoint: str | Path | None = None) -> "RewardEngine":
+        """Load and verify a bundle (every file's sha256) and make the backend's sessions once.
+
+        ``providers``: ONNX Runtime provider names or 'tensorrt'/'cuda'/'cpu' (default: best available);
+        ``threads``: intra-op threads; ``max_tokens``/``batch_size``: micro-batch limits (padded tokens, rows);
+        ``checkpoint``: the torch backend's training checkpoint, when not where the manifest says.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        limits = BatchLimits(max_tokens, batch_size)
+        manifest = load_manifest(path, verify=True)
+        _check_truncation(manifest)
+        tokenizer = load_tokenizer(_tokenizer_dir(manifest))
+        extra = {"checkpoint": checkpoint} if backend == "torch" else {}
+        runner = BACKENDS[backend](manifest, providers=providers, threads=threads, allow_fallback=allow_fallback, **extra)
+        return cls(manifest, runner, tokenizer, limits)
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self.manifest.domains
+
+    @property
+    def method(self) -> str:
+        return self.manifest.method
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def score(self, prompts: list[str], responses: list[str], domains: list[str] | None = None) -> ScoreResult:
+        """Rewards [B] in input order, the domain per row, and router probabilities when it ran."""
+        prompts = check_texts(prompts, "prompts")
+        responses = check_texts(responses, "responses", len(prompts))
+        ids = None if domains is None else check_domains(domains, self.domains, len(prompts))
+        n = len(self.domains)
+        if not prompts:
+            probs = np.zeros((0, n), np.float32) if self.manifest.routed and ids is None else None
+            return ScoreResult(np.zeros(0, np.float32), [], probs)
+        probs = None
+        if self.manifest.routed and ids is None:
+            ids, probs = self._route(prompts)
+        rewards = self._rewards(prompts, responses, ids)
+        names = [None] * len(prompts) if ids is None else [self.domains[i] for i in ids]
+        return ScoreResult(rewards, names, probs)
+
+    def compare(self, prompt: str, response_a: str, response_b: str, domain: str | None = None) -> float:
+        """P(a preferred over b) = sigmoid(r_a - r_b); both scored with the prompt's one domain."""
+        prompt, response_a, response_b = (clean_text(t, name) for t, name in (
+            (prompt, "prompt"), (response_a, "response_a"), (response_b, "response_b")))
+        result = self.score([prompt, prompt], [response_a, response_b], None if domain is None else [domain] * 2)
+        diff = float(result.rewards[0]) - float(result.rewards[1])
+        return 1.0 / (1.0 + math.exp(-diff)) if diff >= 0 else math.exp(diff) / (1.0 + math.exp(diff))
+
+    def route(self, prompts: list[str]) -> ScoreResult:
+        """Domain per prompt (router only); rewards are NaN. ValueError for unrouted methods."""
+        if not self.manifest.routed:
+            raise ValueError(f"method '{self.method}' has no router")
+        prompts = check_texts(prompts, "prompts")
+        if not prompts:
+            return ScoreResult(np.zeros(0, np.float32), [], np.zeros((0, len(self.domains)), np.float32))
+        ids, probs = self._route(prompts)
+        return ScoreResult(np.full(len(prompts), np.nan, np.float32), [self.domains[i] for i in ids], probs)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _feeds(self, encoded, rows: list[int]) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in collate([encoded[i] for i in rows], self.pad_id).items()}
+
+    def _run_batched(self, role: str, encoded, rows: list[int], output: str, adapter_ids: np.ndarray | None = None):
+        """``output`` of graph ``role`` for ``rows`` of ``encoded``, in the order of ``rows``."""
+        lengths = [len(encoded[i].input_ids) for i in rows]
+        parts, order = [], []
+        for batch in plan_batches(lengths, self.limits):
+            picked = [rows[j] for j in batch]
+            feeds = self._feeds(encoded, picked)
+            if adapter_ids is not None:
+                feeds["adapter_ids"] = adapter_ids[picked]
+            parts.append(self.backend.run(role, feeds)[output])
+            order.extend(batch)
+        out = np.empty((len(rows), *parts[0].shape[1:]), np.float32)
+        out[np.asarray(order)] = np.concatenate(parts)
+        return out
+
+    def _route(self, prompts: list[str]) -> tuple[list[int], np.ndarray]:
+        unique = list(dict.fromkeys(prompts))
+        with self._tokenizer_lock:
+            encoded = encode_prompts(self.tokenizer, unique, self.manifest.router_max_length)
+        rows = list(range(len(unique)))
+        if "switchable" in self.manifest.graphs:
+            router = np.full(len(unique), self.manifest.adapter_ids["router"], np.int64)
+            logits = self._run_batched("switchable", encoded, rows, "router_logits", router)
+        else:
+            logits = self._run_batched("router", encoded, rows, "logits")
+        if logits.shape != (len(unique), len(self.domains)):
+            raise BundleError(f"router graph returned shape {logits.shape}, expected {(len(unique), len(self.domains))}")
+        where = {p: i for i, p in enumerate(unique)}
+        back = np.asarray([where[p] for p in prompts])
+        return logits.argmax(-1)[back].tolist(), _softmax(logits)[back]
+
+    def _rewards(self, prompts: list[str], responses: list[str], ids: list[int] | None) -> np.ndarray:
+        with self._tokenizer_lock:
+            encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length)
+        rows = list(range(len(prompts)))
+        graphs = self.manifest.graphs
+        if "reward" in graphs:
+            return self._run_batched("reward", encoded, rows, "logits").reshape(-1)
+        assert ids is not None, "routed bundles are scored with a domain per row"
+        if "switchable" in graphs:
+            table = np.asarray([self.manifest.adapter_ids[d] for d in self.domains], np.int64)
+            return self._run_batched("switchable", encoded, rows, "rewards", table[np.asarray(ids)]).reshape(-1)
+        out = np.empty(len(prompts), np.float32)
+        for d in sorted(set(ids)):
+            group = [i for i in rows if ids[i] == d]
+            out[group] = self._run_batched(f"reward/{self.domains[d]}", encoded, group, "logits").reshape(-1)
+        return out
