@@ -1,0 +1,103 @@
+#include "unicode.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+namespace routerm::unicode {
+
+namespace {
+
+struct UnicodeRange { uint32_t first, last; uint8_t flags; };
+struct UnicodeMapping { uint32_t cp; uint32_t offset; uint8_t length; };
+
+#include "unicode_tables.inc"
+
+// Hangul syllables decompose arithmetically (Unicode 15, section 3.12) instead of by table.
+constexpr uint32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr uint32_t kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = 11172;
+
+template <size_t N>
+const UnicodeMapping *find_mapping(const UnicodeMapping (&table)[N], uint32_t cp) {
+    auto it = std::lower_bound(std::begin(table), std::end(table), cp,
+                               [](const UnicodeMapping &m, uint32_t c) { return m.cp < c; });
+    return (it != std::end(table) && it->cp == cp) ? it : nullptr;
+}
+
+}  // namespace
+
+uint8_t flags(uint32_t cp) {
+    auto it = std::upper_bound(std::begin(kFlagRanges), std::end(kFlagRanges), cp,
+                               [](uint32_t c, const UnicodeRange &r) { return c < r.first; });
+    if (it == std::begin(kFlagRanges)) return 0;
+    --it;
+    return cp <= it->last ? it->flags : 0;
+}
+
+void decompose(uint32_t cp, std::vector<uint32_t> &out) {
+    if (cp >= kSBase && cp < kSBase + kSCount) {
+        uint32_t s = cp - kSBase;
+        out.push_back(kLBase + s / kNCount);
+        out.push_back(kVBase + (s % kNCount) / kTCount);
+        if (s % kTCount) out.push_back(kTBase + s % kTCount);
+        return;
+    }
+    if (const UnicodeMapping *m = find_mapping(kDecompose, cp)) {
+        out.insert(out.end(), kDecomposePool + m->offset, kDecomposePool + m->offset + m->length);
+        return;
+    }
+    out.push_back(cp);
+}
+
+void lower(uint32_t cp, std::vector<uint32_t> &out) {
+    if (cp < 0x80) {   // the common case, no search
+        out.push_back(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+        return;
+    }
+    if (const UnicodeMapping *m = find_mapping(kLower, cp)) {
+        out.insert(out.end(), kLowerPool + m->offset, kLowerPool + m->offset + m->length);
+        return;
+    }
+    out.push_back(cp);
+}
+
+std::vector<uint32_t> decode_utf8(const char *s, size_t n) {
+    std::vector<uint32_t> out;
+    out.reserve(n);
+    const auto *p = reinterpret_cast<const unsigned char *>(s);
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) { out.push_back(c); ++i; continue; }
+        int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? (c <= 0xEF ? 3 : 0) : c >= 0xC2 ? 2 : 0;
+        uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        int k = 1;
+        for (; len && k < len && i + k < n && (p[i + k] & 0xC0) == 0x80; ++k) cp = (cp << 6) | (p[i + k] & 0x3F);
+        bool ok = len && k == len && !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+                  !(cp >= 0xD800 && cp <= 0xDFFF);
+        out.push_back(ok ? cp : 0xFFFD);
+        i += len && k > 1 ? k : 1;   // skip the maximal valid prefix (WHATWG-style replacement)
+    }
+    return out;
+}
+
+void append_utf8(std::string &out, uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+const char *table_source() { return ROUTERM_UNICODE_SOURCE; }
+
+}  // namespace routerm::unicode
