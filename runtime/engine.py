@@ -17,6 +17,8 @@ pairs keep the response and lose the start of the prompt; lone surrogates become
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,17 +58,22 @@ def _check_truncation(manifest: Manifest) -> None:
                           f"applies ({TRUNCATION_POLICY}, prompt_min_divisor {PROMPT_MIN_DIVISOR})")
 
 
-def _tokenizer_dir(manifest: Manifest) -> Path:
+def _load_tokenizer(manifest: Manifest):
+    """The bundle's tokenizer, read from a private copy of exactly the files the manifest lists
+    (and checksums), so no unlisted file beside them can change how text is tokenized."""
     files = manifest.tokenizer.get("files") or []
     if not files:
         raise BundleError(f"{manifest.path / MANIFEST}: field 'tokenizer.files' lists no files")
     for rel in files:
         if rel not in manifest.files:
             raise BundleError(f"{manifest.path / MANIFEST}: tokenizer file '{rel}' has no checksum in 'files'")
-    parents = {Path(rel).parent for rel in files}
-    if len(parents) != 1:
-        raise BundleError(f"{manifest.path / MANIFEST}: tokenizer files must share one folder, got {sorted(map(str, parents))}")
-    return manifest.path / parents.pop()
+    names = [Path(rel).name for rel in files]
+    if len(set(names)) != len(names):
+        raise BundleError(f"{manifest.path / MANIFEST}: tokenizer files {files} repeat a file name")
+    with tempfile.TemporaryDirectory(prefix="routerm-tok-") as tmp:
+        for rel, name in zip(files, names):
+            shutil.copyfile(manifest.path / rel, Path(tmp) / name)
+        return load_tokenizer(tmp)
 
 
 class RewardEngine:
@@ -98,7 +105,7 @@ class RewardEngine:
         limits = BatchLimits(max_tokens, batch_size)
         manifest = load_manifest(path, verify=True)
         _check_truncation(manifest)
-        tokenizer = load_tokenizer(_tokenizer_dir(manifest))
+        tokenizer = _load_tokenizer(manifest)
         extra = {"checkpoint": checkpoint} if backend == "torch" else {}
         runner = BACKENDS[backend](manifest, providers=providers, threads=threads, allow_fallback=allow_fallback, **extra)
         return cls(manifest, runner, tokenizer, limits)
