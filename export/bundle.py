@@ -1,0 +1,84 @@
+"""Writing a bundle directory to the contract of ``runtime/manifest.py`` (schema v1).
+
+The tokenizer section is what the C library (csrc/) needs to tokenize natively: for BERT WordPiece
+tokenizers ``kind = "wordpiece"`` with the vocabulary file, the normalizer switches and the ids of
+the special tokens; anything else is ``kind = "other"`` (Python tokenizers only).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+from runtime.manifest import MANIFEST, SCHEMA_VERSION, load_manifest, sha256_file
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "peft")
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def copy_tokenizer(checkpoint: Path, out: Path) -> list[str]:
+    files = [name for name in TOKENIZER_FILES if (checkpoint / name).is_file()]
+    if "tokenizer.json" not in files and "vocab.txt" not in files:
+        raise FileNotFoundError(f"checkpoint '{checkpoint}' holds no tokenizer files ({', '.join(TOKENIZER_FILES)})")
+    for name in files:
+        shutil.copyfile(checkpoint / name, out / name)
+    return files
+
+
+def tokenizer_section(tokenizer, checkpoint: Path, files: list[str], token_types: bool) -> dict:
+    """``manifest["tokenizer"]``: kind, files, special ids, normalizer switches."""
+    spec = {}
+    if (checkpoint / "tokenizer.json").is_file():
+        spec = json.loads((checkpoint / "tokenizer.json").read_text(encoding="utf-8"))
+    model = spec.get("model") or {}
+    normalizer = spec.get("normalizer") or {}
+    wordpiece = model.get("type") == "WordPiece" and "vocab.txt" in files
+    section = {
+        "kind": "wordpiece" if wordpiece else "other",
+        "files": files,
+        "pad_token_id": int(tokenizer.pad_token_id),
+        "uses_token_type_ids": token_types,
+        "do_lower_case": bool(normalizer.get("lowercase", getattr(tokenizer, "do_lower_case", False))),
+    }
+    for name in ("cls", "sep", "unk", "mask"):
+        token_id = getattr(tokenizer, f"{name}_token_id", None)
+        if token_id is not None:
+            section[f"{name}_token_id"] = int(token_id)
+    if wordpiece:
+        section["vocab_file"] = "vocab.txt"
+        section["strip_accents"] = normalizer.get("strip_accents")      # null: follows do_lower_case (BERT)
+        section["tokenize_chinese_chars"] = bool(normalizer.get("handle_chinese_chars", True))
+        section["clean_text"] = bool(normalizer.get("clean_text", True))
+        section["continuing_subword_prefix"] = model.get("continuing_subword_prefix", "##")
+        section["max_input_chars_per_word"] = int(model.get("max_input_chars_per_word", 100))
+    return section
+
+
+def bundle_files(out: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` for every file in the bundle but the manifest."""
+    return {p.relative_to(out).as_posix(): sha256_file(p)
+            for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
+def write_manifest(out: Path, fields: dict) -> dict:
+    """Write ``manifest.json`` (schema version and file checksums added) and read it back through
+    the runtime's own parser, so a bundle that breaks the contract fails here, not in a consumer."""
+    manifest = {"schema_version": SCHEMA_VERSION, **fields, "files": bundle_files(out)}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    load_manifest(out)
+    return manifest
+
+
+def bundle_mb(out: Path) -> float:
+    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6

@@ -1,0 +1,148 @@
+"""Post-export passes on one ONNX graph: ORT transformer fusion, int8 dynamic quantization, fp16.
+
+Fusion is kept only where it is measured faster: ONNX Runtime's BERT optimizer fuses attention,
+LayerNorm and GELU, but it stops recognising attention once LoRA sits on query/value (the
+switchable graph), and its SkipLayerNormalization kernel was slow on the 2-core CPU of this
+project. So each graph is timed as exported (``plain``), fully fused (``fused``) and fused without
+SkipLayerNormalization (``fused-no-skipln``), after the precision pass, and the fastest is kept::
+
+    candidates = {name: precision_pass(fuse(graph, options))}
+    keep       = argmin_name median_latency_ms(candidates[name], batch 8 x seq min(64, max_length))
+
+fp16 targets GPUs, where fused attention always wins, so fp16 takes ``fused`` without CPU timing.
+int8 is dynamic (weights per-channel QInt8, activations quantized per run): per-tensor scales lost
+accuracy in a trial here, per-channel did not.
+"""
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+# A graph larger than this is saved with its weights in an external ``<file>.data`` (protobuf's
+# hard limit is 2 GB; keep a margin for the graph itself).
+EXTERNAL_DATA_BYTES = 1_500_000_000
+FUSIONS = {"plain": None, "fused": {}, "fused-no-skipln": {"enable_skip_layer_norm": False}}
+BENCH_BATCH, BENCH_SEQ = 8, 64
+
+
+def save_onnx(model: onnx.ModelProto, path: Path) -> None:
+    """Save, moving weights to ``<name>.data`` beside it when the graph is large."""
+    external = model.ByteSize() > EXTERNAL_DATA_BYTES
+    onnx.save_model(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+                    location=f"{path.name}.data" if external else None)
+
+
+def session(path: Path, threads: int = 2) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def bench_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seq: int,
+                batch: int = BENCH_BATCH, seed: int = 0) -> dict[str, np.ndarray]:
+    """Full-length random rows (every token real) for latency timing."""
+    rng = np.random.default_rng(seed)
+    feeds = {"input_ids": rng.integers(1000, vocab_size, (batch, seq), dtype=np.int64),
+             "attention_mask": np.ones((batch, seq), dtype=np.int64),
+             "token_type_ids": np.zeros((batch, seq), dtype=np.int64)}
+    if num_adapters:
+        feeds["adapter_ids"] = np.arange(batch, dtype=np.int64) % num_adapters
+    return {k: v for k, v in feeds.items() if k in input_names}
+
+
+def latency_ms(path: Path, feeds: dict[str, np.ndarray], repeats: int = 15, warmup: int = 3) -> float:
+    """Median wall time of one ``session.run`` in milliseconds."""
+    sess = session(path)
+    for _ in range(warmup):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def fuse(src: Path, dst: Path, num_heads: int, hidden_size: int, options: dict) -> dict[str, int]:
+    """ORT's offline BERT fusions (python passes only, opt_level 0: the graph stays provider-neutral)."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+    fusion = FusionOptions("bert")
+    for key, value in options.items():
+        setattr(fusion, key, value)
+    model = optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                           optimization_options=fusion, opt_level=0)
+    # The python passes emit com.microsoft ops without importing that domain; ONNX shape inference
+    # (which the quantizer runs) rejects such a graph.
+    if not any(o.domain == "com.microsoft" for o in model.model.opset_import):
+        model.model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    save_onnx(model.model, dst)
+    return {op: n for op, n in model.get_fused_operator_statistics().items() if n}
+
+
+def to_int8(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    # DefaultTensorType: ONNX shape inference cannot type the outputs of fused com.microsoft ops.
+    quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                     use_external_data_format=src.stat().st_size > EXTERNAL_DATA_BYTES)
+
+
+def to_fp16(src: Path, dst: Path) -> None:
+    """Weights and activations fp16; graph inputs and outputs stay int64 / fp32 (``keep_io_types``)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    save_onnx(convert_float_to_float16(onnx.load(str(src)), keep_io_types=True), dst)
+
+
+def precision_pass(src: Path, dst: Path, precision: str) -> None:
+    if precision == "fp32":
+        shutil.copyfile(src, dst)
+    elif precision == "int8":
+        to_int8(src, dst)
+    elif precision == "fp16":
+        to_fp16(src, dst)
+    else:
+        raise ValueError(f"precision must be fp32, fp16 or int8, got '{precision}'")
+
+
+def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: dict[str, np.ndarray],
+                 num_heads: int, hidden_size: int) -> dict:
+    """Write the shipped graph to ``dst``: precision pass, and with ``optimize`` the fastest fusion.
+
+    Returns what was measured: ``{"chosen", "cpu_latency_ms": {candidate: ms}, "fused_ops": {...}}``.
+    """
+    work = dst.parent / f".{dst.stem}-work"
+    work.mkdir(exist_ok=True)
+    try:
+        names = list(FUSIONS) if optimize else ["plain"]
+        if precision == "fp16" and optimize:
+            names = ["fused"]
+        candidates, fused_ops = {}, {}
+        for name in names:
+            src = plain
+            if FUSIONS[name] is not None:
+                src = work / f"{name}-fused.onnx"
+                fused_ops[name] = fuse(plain, src, num_heads, hidden_size, FUSIONS[name])
+            candidates[name] = work / f"{name}-{precision}.onnx"
+            precision_pass(src, candidates[name], precision)
+        # Every candidate is timed, a single one too: the figure goes into the manifest (for fp16 it
+        # is a CPU time, recorded for completeness, not what chose the graph).
+        latency = {name: round(latency_ms(path, feeds), 3) for name, path in candidates.items()}
+        chosen = min(latency, key=latency.get)
+        move_graph(candidates[chosen], dst)
+        return {"chosen": chosen, "cpu_latency_ms": latency, "fused_ops": fused_ops.get(chosen, {})}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def move_graph(src: Path, dst: Path) -> None:
+    """Move a graph and its external data (if any) under ``dst``'s name, fixing the data location."""
+    model = onnx.load(str(src), load_external_data=True)
+    save_onnx(model, dst)
