@@ -7,7 +7,7 @@ result holds the outputs the manifest names for the graph's kind (runtime.manife
 * :class:`OrtBackend` runs the ONNX graphs, one ``InferenceSession`` per graph made once (ORT
   sessions are safe to ``run`` from many threads at once).
 * :class:`TorchBackend` runs the training checkpoint the bundle was exported from
-  (``manifest.export["checkpoint"]``) with ``models/``: Triton kernels on CUDA (MoRE gating,
+  (``manifest.export["source_checkpoint"]``) with ``models/``: Triton kernels on CUDA (MoRE gating,
   multi-LoRA), their PyTorch references on the CPU. It loads safetensors only (never pickle).
 """
 from __future__ import annotations
@@ -57,13 +57,13 @@ class OrtBackend:
 
 
 def checkpoint_path(manifest: Manifest, override: str | Path | None = None) -> Path:
-    """The training checkpoint a bundle names (``export.checkpoint``: absolute, else bundle-relative)."""
+    """The training checkpoint a bundle names (``export.source_checkpoint``: absolute, else bundle-relative)."""
     if override is not None:
         path = Path(override)
     else:
-        named = manifest.export.get("checkpoint")
+        named = manifest.export.get("source_checkpoint")
         if not isinstance(named, str) or not named:
-            raise BundleError(f"{manifest.path / 'manifest.json'}: the torch backend needs field 'export.checkpoint' "
+            raise BundleError(f"{manifest.path / 'manifest.json'}: the torch backend needs field 'export.source_checkpoint' "
                               f"(the training checkpoint this bundle was exported from)")
         path = Path(named)
         if not path.is_absolute() and not path.exists():

@@ -19,10 +19,10 @@ the C library and the benchmarks. Schema version 1::
       "graphs": {"<role>": {"file": str, "inputs": [str], "outputs": [str], "kind": str}},
       "files": {"<relative path>": "<sha256 hex>"},    # every file in the bundle but manifest.json
       "params": {"total": int, "active": int},
-      "export": {"checkpoint": str, ...}               # exporter, opset, library versions, validation
+      "export": {"source_checkpoint": str, ...}        # exporter, opset, library versions, validation
     }
 
-``export.checkpoint`` is the training checkpoint the bundle was made from (absolute path, else
+``export.source_checkpoint`` is the training checkpoint the bundle was made from (absolute path, else
 relative to the bundle): the runtime's Torch backend serves it (models.checkpoint, safetensors
 only). It is a pointer, not a bundle file: the ONNX backend and the C library never read it.
 
