@@ -119,6 +119,8 @@ private:
             while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
             if (pos_ == d) fail("expected a digit");
         };
+        if (s_.compare(pos_, 1, "0") == 0 && pos_ + 1 < s_.size() && s_[pos_ + 1] >= '0' && s_[pos_ + 1] <= '9')
+            fail("leading zero");
         digits();
         if (pos_ < s_.size() && s_[pos_] == '.') { ++pos_; integral = false; digits(); }
         if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {

@@ -61,6 +61,8 @@ void lower(uint32_t cp, std::vector<uint32_t> &out) {
 }
 
 std::vector<uint32_t> decode_utf8(const char *s, size_t n) {
+    // Invalid input becomes one U+FFFD per maximal subpart (Unicode 15, section 3.9), exactly
+    // what Python's bytes.decode("utf-8", "replace") gives.
     std::vector<uint32_t> out;
     out.reserve(n);
     const auto *p = reinterpret_cast<const unsigned char *>(s);
@@ -68,14 +70,20 @@ std::vector<uint32_t> decode_utf8(const char *s, size_t n) {
     while (i < n) {
         unsigned char c = p[i];
         if (c < 0x80) { out.push_back(c); ++i; continue; }
-        int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? (c <= 0xEF ? 3 : 0) : c >= 0xC2 ? 2 : 0;
-        uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        int k = 1;
-        for (; len && k < len && i + k < n && (p[i + k] & 0xC0) == 0x80; ++k) cp = (cp << 6) | (p[i + k] & 0x3F);
-        bool ok = len && k == len && !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
-                  !(cp >= 0xD800 && cp <= 0xDFFF);
-        out.push_back(ok ? cp : 0xFFFD);
-        i += len && k > 1 ? k : 1;   // skip the maximal valid prefix (WHATWG-style replacement)
+        int need;                       // continuation bytes
+        unsigned char lo = 0x80, hi = 0xBF;   // allowed range of the first continuation byte
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+        else { out.push_back(0xFFFD); ++i; continue; }
+        size_t j = i + 1;
+        for (int k = 0; k < need; ++k, ++j) {
+            if (j >= n || p[j] < (k ? 0x80 : lo) || p[j] > (k ? 0xBF : hi)) break;
+            cp = (cp << 6) | (p[j] & 0x3F);
+        }
+        out.push_back(j - i == size_t(need) + 1 ? cp : 0xFFFD);
+        i = j;
     }
     return out;
 }

@@ -1,6 +1,6 @@
 """Reference token ids from the HF tokenizer, for the C tokenizer's CTest (test_tokenizer).
 
-    python tests/c/dump_token_ids.py --out build/tests/token_ids.jsonl [--tokenizer DIR] [--limit N]
+    python tests/c/dump_token_ids.py --out FILE [--save-tokenizer DIR] [--tokenizer DIR] [--limit N]
 
 Writes one JSON object a line:
 
@@ -50,8 +50,11 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer", default=None, help="tokenizer folder (default: all-MiniLM-L6-v2)")
     ap.add_argument("--limit", type=int, default=None, help="test pairs per domain (default: all)")
+    ap.add_argument("--save-tokenizer", default=None, help="also save the tokenizer's files here (for the C test)")
     args = ap.parse_args()
     tok = load_tokenizer(args.tokenizer or default_base_model())
+    if args.save_tokenizer:
+        tok.save_pretrained(args.save_tokenizer)
     pairs = [p for d in load_splits().values() for p in d["test"][: args.limit]]
     texts = [t for p in pairs for t in (p.prompt, p.chosen, p.rejected)] + EDGE_CASES + list(code_point_lines())
     ids = tok(texts, add_special_tokens=False)["input_ids"]

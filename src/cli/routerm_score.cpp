@@ -1,0 +1,125 @@
+// routerm-score: score JSON lines of (prompt, response) with a RouteRM bundle.
+//
+//   routerm-score [--threads N] [--provider P] [--batch N] [--no-verify] BUNDLE < pairs.jsonl > rewards.jsonl
+//
+// Each input line is an object with string fields "prompt" and "response" (and optionally
+// "id", copied through); each output line is {"id"?, "reward": float, "domain": name|null}, in
+// input order. A malformed line stops the run with exit status 1 and a message naming the line.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "json.hpp"
+#include "routerm.h"
+
+namespace {
+
+struct Row {
+    std::string id_json;   // the "id" value re-encoded, or empty
+    std::string prompt, response;
+};
+
+int usage(const char *argv0) {
+    std::fprintf(stderr,
+                 "usage: %s [--threads N] [--provider cpu|cuda|tensorrt|NAME] [--batch N] [--no-verify] BUNDLE "
+                 "< pairs.jsonl > rewards.jsonl\n"
+                 "  input lines: {\"prompt\": str, \"response\": str, \"id\": any (optional)}\n"
+                 "  output lines: {\"id\": ..., \"reward\": float, \"domain\": str|null}\n",
+                 argv0);
+    return 2;
+}
+
+bool parse_count(const char *text, long &out) {
+    errno = 0;
+    char *end = nullptr;
+    out = std::strtol(text, &end, 10);
+    return errno == 0 && end && *end == '\0' && out >= 0;
+}
+
+std::string encode_id(const routerm::json::Value &v) {
+    using routerm::json::Type;
+    if (v.is(Type::String)) return routerm::json::quote(v.string);
+    if (v.is(Type::Number)) return v.integral ? std::to_string(v.integer) : std::to_string(v.number);
+    return "null";
+}
+
+bool flush(routerm_engine *engine, std::vector<Row> &rows) {
+    if (rows.empty()) return true;
+    std::vector<const char *> prompts, responses;
+    for (const Row &r : rows) {
+        prompts.push_back(r.prompt.c_str());
+        responses.push_back(r.response.c_str());
+    }
+    std::vector<float> rewards(rows.size());
+    std::vector<int32_t> domains(rows.size());
+    routerm_status s = routerm_score(engine, rows.size(), prompts.data(), responses.data(), rewards.data(), domains.data());
+    if (s != ROUTERM_OK) {
+        std::fprintf(stderr, "routerm-score: %s: %s\n", routerm_status_name(s), routerm_last_error());
+        return false;
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const char *domain = domains[i] >= 0 ? routerm_domain_name(engine, size_t(domains[i])) : nullptr;
+        std::string line = "{";
+        if (!rows[i].id_json.empty()) line += "\"id\": " + rows[i].id_json + ", ";
+        char reward[32];
+        std::snprintf(reward, sizeof reward, "%.9g", double(rewards[i]));
+        line += std::string("\"reward\": ") + reward + ", \"domain\": " + (domain ? routerm::json::quote(domain) : "null") + "}\n";
+        std::fputs(line.c_str(), stdout);
+    }
+    rows.clear();
+    return std::fflush(stdout) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    routerm_options options;
+    routerm_options_init(&options);
+    long batch = 64;
+    const char *bundle = nullptr;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        long value = 0;
+        bool has_value = i + 1 < argc;
+        if (arg == "--threads" && has_value && parse_count(argv[i + 1], value)) { options.intra_op_threads = int(value); ++i; }
+        else if (arg == "--provider" && has_value) options.provider = argv[++i];
+        else if (arg == "--batch" && has_value && parse_count(argv[i + 1], value) && value > 0) { batch = value; ++i; }
+        else if (arg == "--no-verify") options.verify_checksums = 0;
+        else if (arg == "-h" || arg == "--help") return usage(argv[0]), 0;
+        else if (!bundle && arg.rfind("--", 0) != 0) bundle = argv[i];
+        else return usage(argv[0]);
+    }
+    if (!bundle) return usage(argv[0]);
+
+    routerm_engine *engine = nullptr;
+    routerm_status s = routerm_engine_create(bundle, &options, &engine);
+    if (s != ROUTERM_OK) {
+        std::fprintf(stderr, "routerm-score: %s: %s\n", routerm_status_name(s), routerm_last_error());
+        return 1;
+    }
+    int status = 0;
+    std::vector<Row> rows;
+    std::string line;
+    for (long number = 1; std::getline(std::cin, line); ++number) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        try {
+            routerm::json::Value v = routerm::json::parse(line);
+            const routerm::json::Value *prompt = v.find("prompt"), *response = v.find("response"), *id = v.find("id");
+            if (!prompt || !prompt->is(routerm::json::Type::String) || !response || !response->is(routerm::json::Type::String))
+                throw std::runtime_error("needs string fields \"prompt\" and \"response\"");
+            rows.push_back({id ? encode_id(*id) : std::string(), prompt->string, response->string});
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "routerm-score: stdin line %ld: %s\n", number, e.what());
+            status = 1;
+            break;
+        }
+        if (long(rows.size()) >= batch && !flush(engine, rows)) { status = 1; break; }
+    }
+    if (status == 0 && !flush(engine, rows)) status = 1;
+    routerm_engine_destroy(engine);
+    return status;
+}

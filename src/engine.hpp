@@ -1,0 +1,50 @@
+// Routing and scoring, as runtime.RewardEngine does it (see routerm.h for the three shapes).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "encode.hpp"
+#include "manifest.hpp"
+#include "ort.hpp"
+#include "tokenizer.hpp"
+
+namespace routerm {
+
+struct EngineConfig {
+    SessionConfig session;
+    bool verify_checksums = true;
+    size_t max_rows = 256, max_tokens = 8192;   // runtime.batching.BatchLimits
+};
+
+class Engine {
+public:
+    Engine(const std::string &bundle_dir, const EngineConfig &config);
+
+    const Manifest &manifest() const { return manifest_; }
+    const Tokenizer &tokenizer() const { return tokenizer_; }
+
+    // Rewards [n] and domain per row (-1 when the method has no router) from un-special-tokened ids.
+    void score_ids(const std::vector<std::vector<int64_t>> &prompts, const std::vector<std::vector<int64_t>> &responses,
+                   float *rewards, int32_t *domains) const;
+
+    Encoded encode_pair(const std::string &prompt, const std::string &response) const;
+
+private:
+    // `output` of graph `role` for `rows` of `encoded`, in the order of `rows`, batched like
+    // runtime.batching.plan_batches; `adapter` gives the adapter_ids input per row when set.
+    std::vector<Output> run_batched(const std::string &role, const std::vector<Encoded> &encoded,
+                                    const std::vector<size_t> &rows, const std::string &output,
+                                    const std::vector<int64_t> *adapter) const;
+    std::vector<int32_t> route(const std::vector<std::vector<int64_t>> &prompts) const;
+
+    Manifest manifest_;
+    Tokenizer tokenizer_;
+    EngineConfig config_;
+    std::map<std::string, std::unique_ptr<Session>> sessions_;
+};
+
+}  // namespace routerm

@@ -1,0 +1,196 @@
+// The C ABI: argument checks, then the C++ engine; every exception becomes a status + message.
+#include "routerm.h"
+
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "engine.hpp"
+#include "error.hpp"
+
+struct routerm_engine {
+    routerm::Engine engine;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+routerm_status fail(routerm_status status, const std::string &message) {
+    try {
+        last_error = message;
+    } catch (...) {
+        // no memory for the message: the status still says what happened
+    }
+    return status;
+}
+
+// Run `body` and turn whatever it throws into a status and this thread's last error.
+template <typename F>
+routerm_status guarded(F &&body) {
+    try {
+        body();
+        return ROUTERM_OK;
+    } catch (const routerm::Error &e) {
+        return fail(e.status, e.what());
+    } catch (const std::bad_alloc &) {
+        return fail(ROUTERM_ERR_NO_MEMORY, "out of memory");
+    } catch (const std::exception &e) {
+        return fail(ROUTERM_ERR_INTERNAL, std::string("internal error: ") + e.what());
+    } catch (...) {
+        return fail(ROUTERM_ERR_INTERNAL, "internal error: unknown exception");
+    }
+}
+
+[[noreturn]] void argument(const std::string &what) { throw routerm::Error(ROUTERM_ERR_ARGUMENT, what); }
+
+void need(const void *ptr, const char *name) {
+    if (!ptr) argument(std::string(name) + " is NULL");
+}
+
+void copy_out(const std::vector<int64_t> &src, int64_t *dst, size_t capacity, size_t *count) {
+    need(count, "count");
+    if (capacity && !dst) argument("ids is NULL but capacity is " + std::to_string(capacity));
+    *count = src.size();
+    std::memcpy(dst, src.data(), std::min(capacity, src.size()) * sizeof(int64_t));
+}
+
+}  // namespace
+
+extern "C" {
+
+void routerm_options_init(routerm_options *options) {
+    if (!options) return;
+    options->intra_op_threads = 0;
+    options->inter_op_threads = 0;
+    options->provider = nullptr;
+    options->device_id = 0;
+    options->verify_checksums = 1;
+    options->max_batch_rows = 256;
+    options->max_batch_tokens = 8192;
+}
+
+routerm_status routerm_engine_create(const char *bundle_dir, const routerm_options *options, routerm_engine **engine) {
+    if (engine) *engine = nullptr;
+    return guarded([&] {
+        need(bundle_dir, "bundle_dir");
+        need(engine, "engine");
+        routerm_options defaults;
+        routerm_options_init(&defaults);
+        const routerm_options &o = options ? *options : defaults;
+        if (o.intra_op_threads < 0 || o.inter_op_threads < 0) argument("thread counts must be >= 0");
+        if (o.device_id < 0) argument("device_id must be >= 0");
+        routerm::EngineConfig config;
+        config.session.intra_op_threads = o.intra_op_threads;
+        config.session.inter_op_threads = o.inter_op_threads;
+        config.session.provider = o.provider ? o.provider : "cpu";
+        config.session.device_id = o.device_id;
+        config.verify_checksums = o.verify_checksums != 0;
+        config.max_rows = o.max_batch_rows;
+        config.max_tokens = o.max_batch_tokens;
+        *engine = new routerm_engine{routerm::Engine(bundle_dir, config)};
+    });
+}
+
+void routerm_engine_destroy(routerm_engine *engine) {
+    try {
+        delete engine;
+    } catch (...) {
+        // destructors of ONNX Runtime handles do not throw; nothing may escape anyway
+    }
+}
+
+routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const *prompts, const char *const *responses,
+                             float *rewards, int32_t *domains) {
+    return guarded([&] {
+        need(engine, "engine");
+        if (n == 0) return;
+        need(prompts, "prompts");
+        need(responses, "responses");
+        need(rewards, "rewards");
+        const routerm::Tokenizer &tok = engine->engine.tokenizer();
+        std::vector<std::vector<int64_t>> p(n), r(n);
+        for (size_t i = 0; i < n; ++i) {
+            if (!prompts[i]) argument("prompts[" + std::to_string(i) + "] is NULL");
+            if (!responses[i]) argument("responses[" + std::to_string(i) + "] is NULL");
+            p[i] = tok.encode(prompts[i]);
+            r[i] = tok.encode(responses[i]);
+        }
+        engine->engine.score_ids(p, r, rewards, domains);
+    });
+}
+
+routerm_status routerm_score_ids(routerm_engine *engine, size_t n, const int64_t *const *prompt_ids,
+                                 const size_t *prompt_lens, const int64_t *const *response_ids,
+                                 const size_t *response_lens, float *rewards, int32_t *domains) {
+    return guarded([&] {
+        need(engine, "engine");
+        if (n == 0) return;
+        need(prompt_ids, "prompt_ids");
+        need(prompt_lens, "prompt_lens");
+        need(response_ids, "response_ids");
+        need(response_lens, "response_lens");
+        need(rewards, "rewards");
+        std::vector<std::vector<int64_t>> p(n), r(n);
+        for (size_t i = 0; i < n; ++i) {
+            if (prompt_lens[i] && !prompt_ids[i]) argument("prompt_ids[" + std::to_string(i) + "] is NULL");
+            if (response_lens[i] && !response_ids[i]) argument("response_ids[" + std::to_string(i) + "] is NULL");
+            if (prompt_lens[i]) p[i].assign(prompt_ids[i], prompt_ids[i] + prompt_lens[i]);
+            if (response_lens[i]) r[i].assign(response_ids[i], response_ids[i] + response_lens[i]);
+        }
+        engine->engine.score_ids(p, r, rewards, domains);
+    });
+}
+
+routerm_status routerm_tokenize(const routerm_engine *engine, const char *text, int64_t *ids, size_t capacity,
+                                size_t *count) {
+    return guarded([&] {
+        need(engine, "engine");
+        need(text, "text");
+        copy_out(engine->engine.tokenizer().encode(text), ids, capacity, count);
+    });
+}
+
+routerm_status routerm_encode_pair(const routerm_engine *engine, const char *prompt, const char *response, int64_t *ids,
+                                   int64_t *type_ids, size_t capacity, size_t *count) {
+    return guarded([&] {
+        need(engine, "engine");
+        need(prompt, "prompt");
+        need(response, "response");
+        routerm::Encoded e = engine->engine.encode_pair(prompt, response);
+        copy_out(e.ids, ids, capacity, count);
+        if (type_ids) std::memcpy(type_ids, e.types.data(), std::min(capacity, e.types.size()) * sizeof(int64_t));
+    });
+}
+
+size_t routerm_num_domains(const routerm_engine *engine) {
+    return engine ? engine->engine.manifest().domains.size() : 0;
+}
+
+const char *routerm_domain_name(const routerm_engine *engine, size_t i) {
+    if (!engine || i >= engine->engine.manifest().domains.size()) return nullptr;
+    return engine->engine.manifest().domains[i].c_str();
+}
+
+const char *routerm_method(const routerm_engine *engine) {
+    return engine ? engine->engine.manifest().method.c_str() : nullptr;
+}
+
+const char *routerm_last_error(void) { return last_error.c_str(); }
+
+const char *routerm_status_name(routerm_status status) {
+    switch (status) {
+        case ROUTERM_OK: return "ROUTERM_OK";
+        case ROUTERM_ERR_ARGUMENT: return "ROUTERM_ERR_ARGUMENT";
+        case ROUTERM_ERR_BUNDLE: return "ROUTERM_ERR_BUNDLE";
+        case ROUTERM_ERR_CHECKSUM: return "ROUTERM_ERR_CHECKSUM";
+        case ROUTERM_ERR_TOKENIZER: return "ROUTERM_ERR_TOKENIZER";
+        case ROUTERM_ERR_RUNTIME: return "ROUTERM_ERR_RUNTIME";
+        case ROUTERM_ERR_NO_MEMORY: return "ROUTERM_ERR_NO_MEMORY";
+        case ROUTERM_ERR_INTERNAL: return "ROUTERM_ERR_INTERNAL";
+    }
+    return "ROUTERM_ERR_UNKNOWN";
+}
+
+}  // extern "C"
