@@ -59,3 +59,19 @@ def tiny_checkpoints(tiny_root, tiny_splits):
         train(method, tiny_splits, cfg)
         out[method] = cfg.method_dir(method)
     return out
+
+
+# --- runtime -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_bundles(tiny_root, tiny_checkpoints):
+    """``{name: bundle dir}``: fp32 bundles of every method, 'arliss' switchable and 'arliss-merged'.
+
+    ``optimize=False``: the fusion pass only rewrites graph internals (same inputs, outputs and
+    manifest), and the export tests cover it; skipping it keeps this fixture to seconds.
+    Read-only for tests: copy a bundle before changing its files.
+    """
+    from export.to_onnx import export_bundle
+    root = tiny_root / "bundles"
+    out = {m: export_bundle(path, root / m, optimize=False) for m, path in tiny_checkpoints.items()}
+    out["arliss-merged"] = export_bundle(tiny_checkpoints["arliss"], root / "arliss-merged", lora="merged", optimize=False)
+    return out
