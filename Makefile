@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test test-py demo reproduce clean
+.PHONY: setup test test-py demo reproduce export clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,12 @@ demo: $(STAMP)
 
 reproduce: $(STAMP)
 	$(VPY) -m training.reproduce
+
+# ONNX bundle of one method: `make export METHOD=arliss EXPORT_ARGS="--precision int8"` -> bundles/arliss-int8
+METHOD      ?= arliss
+EXPORT_ARGS ?=
+export: $(STAMP)
+	$(VPY) export/to_onnx.py --method $(METHOD) $(EXPORT_ARGS)
 
 clean:
 	rm -rf checkpoints bundles build
