@@ -57,17 +57,18 @@ def bench_feeds(input_names: list[str], vocab_size: int, num_adapters: int | Non
     return {k: v for k, v in feeds.items() if k in input_names}
 
 
-def latency_ms(path: Path, feeds: dict[str, np.ndarray], repeats: int = 15, warmup: int = 3) -> float:
-    """Median wall time of one ``session.run`` in milliseconds."""
-    sess = session(path)
-    for _ in range(warmup):
-        sess.run(None, feeds)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sess.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def latency_ms(paths: dict[str, Path], feeds: dict[str, np.ndarray], repeats: int = 15, warmup: int = 3) -> dict[str, float]:
+    """Median wall time of one ``session.run`` per graph, in ms. The graphs take turns run by run,
+    so a load change on a shared machine hits every candidate alike."""
+    sessions = {name: session(path) for name, path in paths.items()}
+    times = {name: [] for name in paths}
+    for step in range(warmup + repeats):
+        for name, sess in sessions.items():
+            start = time.perf_counter()
+            sess.run(None, feeds)
+            if step >= warmup:
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: round(statistics.median(t), 3) for name, t in times.items()}
 
 
 def fuse(src: Path, dst: Path, num_heads: int, hidden_size: int, options: dict) -> dict[str, int]:
@@ -134,7 +135,7 @@ def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: 
             precision_pass(src, candidates[name], precision)
         # Every candidate is timed, a single one too: the figure goes into the manifest (for fp16 it
         # is a CPU time, recorded for completeness, not what chose the graph).
-        latency = {name: round(latency_ms(path, feeds), 3) for name, path in candidates.items()}
+        latency = latency_ms(candidates, feeds)
         chosen = min(latency, key=latency.get)
         move_graph(candidates[chosen], dst)
         return {"chosen": chosen, "cpu_latency_ms": latency, "fused_ops": fused_ops.get(chosen, {})}

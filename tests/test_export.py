@@ -1,0 +1,172 @@
+"""ONNX export (export/to_onnx.py) on the tiny random checkpoints: parity, routing, manifest, errors."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("optimum.exporters.onnx")
+
+from export.graphs import graph_modules  # noqa: E402
+from export.optimize import session  # noqa: E402
+from export.to_onnx import export_bundle, main  # noqa: E402
+from export.validate import ort_runner, torch_runner  # noqa: E402
+from models.checkpoint import load_checkpoint  # noqa: E402
+from models.text import collate, encode_pairs, encode_prompts  # noqa: E402
+from runtime.errors import BundleError  # noqa: E402
+from runtime.manifest import load_manifest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+PARITY_ATOL = 1e-4          # fp32 ONNX Runtime vs PyTorch, max abs over every output
+VARIANTS = [("baseline", "switchable"), ("more", "switchable"), ("rodos", "switchable"),
+            ("arliss", "switchable"), ("arliss", "merged")]
+
+
+@pytest.fixture(scope="module")
+def bundles(tiny_checkpoints, tmp_path_factory):
+    """fp32 bundles of every method and LoRA mode (unoptimized: fusion is covered by the int8 test)."""
+    root = tmp_path_factory.mktemp("bundles")
+    return {(m, lora): export_bundle(tiny_checkpoints[m], root / f"{m}-{lora}", m, lora, optimize=False)
+            for m, lora in VARIANTS}
+
+
+def _feeds(names, batch=5, seq=19, seed=1):
+    """Shapes unlike both the trace (2 x 16) and the export's own check (3 x 37)."""
+    rng = np.random.default_rng(seed)
+    mask = (np.arange(seq)[None, :] < np.array([19, 1, 7, 12, 3])[:batch, None]).astype(np.int64)
+    feeds = {"input_ids": rng.integers(1000, 30000, (batch, seq)) * mask, "attention_mask": mask,
+             "token_type_ids": np.zeros((batch, seq), dtype=np.int64),
+             "adapter_ids": np.array([3, 0, 2, 1, 0])[:batch]}
+    return {k: v.astype(np.int64) for k, v in feeds.items() if k in names}
+
+
+@pytest.mark.parametrize("method,lora", VARIANTS)
+def test_fp32_parity_every_graph(bundles, tiny_checkpoints, method, lora):
+    manifest = load_manifest(bundles[(method, lora)])
+    modules = graph_modules(load_checkpoint(tiny_checkpoints[method], method), lora)
+    assert set(manifest.graphs) == set(modules)
+    reference = torch_runner(modules)
+    for role, graph in manifest.graphs.items():
+        got = ort_runner({role: session(manifest.graph_path(role))})(role, _feeds(graph.inputs))
+        want = reference(role, _feeds(graph.inputs))
+        assert list(got) == list(graph.outputs)
+        for name in graph.outputs:
+            assert got[name].shape == want[name].shape
+            np.testing.assert_allclose(got[name], want[name], rtol=0, atol=PARITY_ATOL, err_msg=f"{role}/{name}")
+        assert manifest.export["validation"]["max_abs_diff"][role] <= PARITY_ATOL
+
+
+def test_switchable_mixed_batch_equals_merged_graphs(bundles, tiny_checkpoints):
+    """One run of the switchable graph over rows of every domain and the router == per-row merged graphs."""
+    switch = load_manifest(bundles[("arliss", "switchable")])
+    merged = load_manifest(bundles[("arliss", "merged")])
+    tok = load_checkpoint(tiny_checkpoints["arliss"], "arliss").tokenizer
+    prompts = ["arithmetic sum of two numbers", "a poem about rhyme", "cook an oven recipe", "sum again", "verse"]
+    responses = ["correct clear helpful answer 3", "wrong rude", "precise kind thorough", "junk", "accurate polite"]
+    batch = {k: v.numpy() for k, v in collate(encode_pairs(tok, prompts, responses, 32), tok.pad_token_id).items()}
+    ids = np.array([0, 1, 2, switch.adapter_ids["router"], 1], dtype=np.int64)
+    out = ort_runner({"switchable": session(switch.graph_path("switchable"))})("switchable", {**batch, "adapter_ids": ids})
+    runs = ort_runner({role: session(merged.graph_path(role)) for role in merged.graphs})
+    for row, adapter in enumerate(ids):
+        one = {k: v[row:row + 1] for k, v in batch.items()}
+        if adapter == switch.adapter_ids["router"]:
+            np.testing.assert_allclose(out["router_logits"][row], runs("router", one)["logits"][0], atol=PARITY_ATOL)
+        else:
+            domain = switch.domains[adapter]
+            np.testing.assert_allclose(out["rewards"][row], runs(f"reward/{domain}", one)["logits"][0, 0], atol=PARITY_ATOL)
+    # routing on the prompt encoding agrees too
+    enc = {k: v.numpy() for k, v in collate(encode_prompts(tok, prompts, 16), tok.pad_token_id).items()}
+    routed = ort_runner({"switchable": session(switch.graph_path("switchable"))})(
+        "switchable", {**enc, "adapter_ids": np.full(5, switch.adapter_ids["router"], dtype=np.int64)})
+    np.testing.assert_allclose(routed["router_logits"], runs("router", enc)["logits"], atol=PARITY_ATOL)
+
+
+def test_manifest_contents(bundles, tiny_checkpoints):
+    m = load_manifest(bundles[("arliss", "switchable")])
+    assert m.method == "arliss" and m.lora == "switchable" and m.precision == "fp32"
+    assert m.domains == ("alpha", "beta", "gamma")
+    assert m.adapter_ids == {"alpha": 0, "beta": 1, "gamma": 2, "router": 3}
+    assert m.graphs["switchable"].inputs == ("input_ids", "attention_mask", "token_type_ids", "adapter_ids")
+    assert m.tokenizer["kind"] == "wordpiece" and m.tokenizer["do_lower_case"] is True
+    assert {"tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"} <= set(m.files)
+    assert (m.tokenizer["cls_token_id"], m.tokenizer["sep_token_id"], m.tokenizer["pad_token_id"]) == (101, 102, 0)
+    assert m.max_length == 32 and m.router_max_length == 16
+    assert m.truncation == {"policy": "keep_response_cut_prompt_start", "prompt_min_divisor": 4}
+    assert Path(m.export["source_checkpoint"]) == Path(tiny_checkpoints["arliss"]).resolve()
+    assert m.export["opset"] == 17 and m.export["versions"]["onnxruntime"]
+    assert 0 < m.params["active"] < m.params["total"]
+    rodos = load_manifest(bundles[("rodos", "switchable")])
+    assert rodos.lora is None and set(rodos.graphs) == {"router", "reward/alpha", "reward/beta", "reward/gamma"}
+    assert rodos.graphs["router"].kind == "router" and rodos.graphs["reward/beta"].kind == "reward"
+
+
+def test_checksums_catch_changed_and_missing_files(bundles, tmp_path):
+    bundle = shutil.copytree(bundles[("baseline", "switchable")], tmp_path / "b")
+    load_manifest(bundle)
+    graph = bundle / "reward.onnx"
+    data = bytearray(graph.read_bytes())
+    data[-1] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="'reward.onnx'.*does not match its checksum"):
+        load_manifest(bundle)
+    bundle = shutil.copytree(bundles[("baseline", "switchable")], tmp_path / "c")
+    (bundle / "vocab.txt").unlink()
+    with pytest.raises(BundleError, match="'vocab.txt' is missing"):
+        load_manifest(bundle)
+
+
+def test_wrong_method_is_a_clear_error(tiny_checkpoints, tmp_path):
+    with pytest.raises(ValueError, match="holds method 'baseline', not 'arliss'"):
+        export_bundle(tiny_checkpoints["baseline"], tmp_path / "x", method="arliss")
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_checkpoint_names_the_command(tmp_path, capsys):
+    rc = main(["--method", "rodos", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--results", "-"])
+    assert rc == 2
+    assert "python -m training train --method rodos" in capsys.readouterr().err
+
+
+def test_refuses_to_overwrite_a_non_bundle_dir(tiny_checkpoints, tmp_path):
+    (tmp_path / "keep.txt").write_text("not a bundle")
+    with pytest.raises(FileExistsError, match="not a RouteRM bundle"):
+        export_bundle(tiny_checkpoints["baseline"], tmp_path, optimize=False)
+
+
+def test_script_runs_from_repo_root_and_reports_wrong_method(tiny_checkpoints, tmp_path):
+    proc = subprocess.run([sys.executable, "export/to_onnx.py", "--method", "more", "--checkpoint",
+                           str(tiny_checkpoints["rodos"]), "--out", str(tmp_path / "o"), "--results", "-"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "holds method 'rodos', not 'more'" in proc.stderr
+
+
+@pytest.mark.parametrize("method,lora,precision", [("arliss", "switchable", "int8"), ("arliss", "merged", "fp16")])
+def test_reduced_precision_exports_keep_accuracy(tiny_checkpoints, tiny_splits, tmp_path, method, lora, precision):
+    out = export_bundle(tiny_checkpoints[method], tmp_path / "b", method, lora, precision, optimize=True,
+                        splits=tiny_splits, val_pairs=8)
+    m = load_manifest(out)
+    figures = m.export["figures"]
+    assert m.precision == precision
+    assert figures["accuracy_delta"] >= -0.005 and figures["accuracy"] > 0.5
+    assert 0 < figures["max_abs_diff"] < 0.1      # reduced precision: not exact, not wild
+    for role, graph in m.graphs.items():          # inputs int64, outputs fp32 whatever the precision
+        sess = session(m.graph_path(role))
+        assert [o.type for o in sess.get_outputs()] == ["tensor(float)"] * len(graph.outputs)
+
+
+def test_results_merge_keeps_other_methods(tmp_path):
+    from export.to_onnx import merge_results
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"rodos": {"fp32": {"accuracy": 0.7}}}))
+    merge_results(path, "arliss", "int8-switchable", {"accuracy": 0.8})
+    merge_results(path, "arliss", "fp32-switchable", {"accuracy": 0.81})
+    assert json.loads(path.read_text()) == {"rodos": {"fp32": {"accuracy": 0.7}},
+                                            "arliss": {"int8-switchable": {"accuracy": 0.8},
+                                                       "fp32-switchable": {"accuracy": 0.81}}}
