@@ -71,7 +71,8 @@ ROUTERM_API routerm_status routerm_engine_create(const char *bundle_dir, const r
 /* Free the engine (NULL is a no-op). */
 ROUTERM_API void routerm_engine_destroy(routerm_engine *engine);
 
-/* Score n pairs of NUL-terminated UTF-8 texts (invalid UTF-8 reads as U+FFFD). rewards: [n]
+/* Score n pairs of NUL-terminated UTF-8 texts (invalid UTF-8 reads as U+FFFD, one per maximal
+ * invalid subpart, as Python's bytes.decode("utf-8", "replace"); a text cannot hold U+0000). rewards: [n]
  * float32; domains: [n] int32 or NULL -- the domain index each row was scored by (-1 for
  * baseline and more). WordPiece bundles only: ROUTERM_ERR_TOKENIZER otherwise. */
 ROUTERM_API routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const *prompts,
@@ -85,6 +86,13 @@ ROUTERM_API routerm_status routerm_score_ids(routerm_engine *engine, size_t n,
                                              const int64_t *const *prompt_ids, const size_t *prompt_lens,
                                              const int64_t *const *response_ids, const size_t *response_lens,
                                              float *rewards, int32_t *domains);
+
+/* routerm_score with the domain of each row given (domains_in: [n] indices into the bundle's
+ * domains) instead of routed: RODOS and ARLISS score row i with domain domains_in[i]'s reward
+ * model; baseline and more have one reward model and only check the indices. */
+ROUTERM_API routerm_status routerm_score_in_domains(routerm_engine *engine, size_t n, const char *const *prompts,
+                                                    const char *const *responses, const int32_t *domains_in,
+                                                    float *rewards);
 
 /* Token ids of one text without special tokens. Writes at most `capacity` ids; *count gets the
  * full number (call with capacity 0 to size the buffer). WordPiece bundles only. */

@@ -123,11 +123,20 @@ std::vector<int32_t> Engine::route(const std::vector<std::vector<int64_t>> &prom
 }
 
 void Engine::score_ids(const std::vector<std::vector<int64_t>> &prompts, const std::vector<std::vector<int64_t>> &responses,
-                       float *rewards, int32_t *domains) const {
+                       float *rewards, int32_t *domains, const int32_t *given) const {
     size_t n = prompts.size();
     if (n == 0) return;
     std::vector<int32_t> ids(n, -1);
-    if (manifest_.routed()) ids = route(prompts);
+    if (given) {
+        for (size_t i = 0; i < n; ++i)
+            if (given[i] < 0 || size_t(given[i]) >= manifest_.domains.size())
+                throw Error(ROUTERM_ERR_ARGUMENT, "domains_in[" + std::to_string(i) + "] is " + std::to_string(given[i]) +
+                                                      ", not a domain index of this bundle (0.." +
+                                                      std::to_string(manifest_.domains.size() - 1) + ")");
+        ids.assign(given, given + n);
+    } else if (manifest_.routed()) {
+        ids = route(prompts);
+    }
     std::vector<Encoded> encoded;
     for (size_t i = 0; i < n; ++i)
         encoded.push_back(routerm::encode_pair(tokenizer_.special(), prompts[i], responses[i], manifest_.max_length));

@@ -27,9 +27,10 @@ public:
     const Manifest &manifest() const { return manifest_; }
     const Tokenizer &tokenizer() const { return tokenizer_; }
 
-    // Rewards [n] and domain per row (-1 when the method has no router) from un-special-tokened ids.
+    // Rewards [n] and domain per row (-1 when the method has no router) from un-special-tokened
+    // ids; `given` (may be null): the domain of each row instead of the router's.
     void score_ids(const std::vector<std::vector<int64_t>> &prompts, const std::vector<std::vector<int64_t>> &responses,
-                   float *rewards, int32_t *domains) const;
+                   float *rewards, int32_t *domains, const int32_t *given = nullptr) const;
 
     Encoded encode_pair(const std::string &prompt, const std::string &response) const;
 

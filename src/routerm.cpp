@@ -56,6 +56,16 @@ void copy_out(const std::vector<int64_t> &src, int64_t *dst, size_t capacity, si
     std::memcpy(dst, src.data(), std::min(capacity, src.size()) * sizeof(int64_t));
 }
 
+void encode_texts(const routerm::Tokenizer &tok, size_t n, const char *const *prompts, const char *const *responses,
+                  std::vector<std::vector<int64_t>> &p, std::vector<std::vector<int64_t>> &r) {
+    for (size_t i = 0; i < n; ++i) {
+        if (!prompts[i]) argument("prompts[" + std::to_string(i) + "] is NULL");
+        if (!responses[i]) argument("responses[" + std::to_string(i) + "] is NULL");
+        p[i] = tok.encode(prompts[i]);
+        r[i] = tok.encode(responses[i]);
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -109,15 +119,24 @@ routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const
         need(prompts, "prompts");
         need(responses, "responses");
         need(rewards, "rewards");
-        const routerm::Tokenizer &tok = engine->engine.tokenizer();
         std::vector<std::vector<int64_t>> p(n), r(n);
-        for (size_t i = 0; i < n; ++i) {
-            if (!prompts[i]) argument("prompts[" + std::to_string(i) + "] is NULL");
-            if (!responses[i]) argument("responses[" + std::to_string(i) + "] is NULL");
-            p[i] = tok.encode(prompts[i]);
-            r[i] = tok.encode(responses[i]);
-        }
+        encode_texts(engine->engine.tokenizer(), n, prompts, responses, p, r);
         engine->engine.score_ids(p, r, rewards, domains);
+    });
+}
+
+routerm_status routerm_score_in_domains(routerm_engine *engine, size_t n, const char *const *prompts,
+                                        const char *const *responses, const int32_t *domains_in, float *rewards) {
+    return guarded([&] {
+        need(engine, "engine");
+        if (n == 0) return;
+        need(prompts, "prompts");
+        need(responses, "responses");
+        need(domains_in, "domains_in");
+        need(rewards, "rewards");
+        std::vector<std::vector<int64_t>> p(n), r(n);
+        encode_texts(engine->engine.tokenizer(), n, prompts, responses, p, r);
+        engine->engine.score_ids(p, r, rewards, nullptr, domains_in);
     });
 }
 

@@ -6,7 +6,8 @@
 //   test_parity --errors BUNDLE SCRATCH_DIR               bad bundles give a status + message
 //
 // REFERENCE (dump_reference.py): one object a line with prompt, response, reward, domain (name or
-// null), ids/types (models.text.encode_pairs) and prompt_ids/response_ids (no special tokens).
+// null), given_domain/given_reward (scored in a given domain), ids/types (models.text.encode_pairs)
+// and prompt_ids/response_ids (no special tokens).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +32,8 @@ struct Row {
     std::string prompt, response, domain;   // domain "" = null
     float reward;
     std::vector<int64_t> ids, types, prompt_ids, response_ids;
+    int32_t given_domain;
+    float given_reward;
 };
 
 std::vector<int64_t> ints(const Value *v) {
@@ -50,7 +53,8 @@ std::vector<Row> read_reference(const std::string &path, size_t limit) {
         const Value *domain = v.find("domain");
         rows.push_back({v.object.at("prompt").string, v.object.at("response").string,
                         domain && domain->is(Type::String) ? domain->string : "", float(v.object.at("reward").number),
-                        ints(v.find("ids")), ints(v.find("types")), ints(v.find("prompt_ids")), ints(v.find("response_ids"))});
+                        ints(v.find("ids")), ints(v.find("types")), ints(v.find("prompt_ids")), ints(v.find("response_ids")),
+                        int32_t(v.object.at("given_domain").integer), float(v.object.at("given_reward").number)});
     }
     return rows;
 }
@@ -91,7 +95,14 @@ int parity(const char *bundle, const char *reference, size_t limit) {
     s = routerm_score_ids(rm, n, p_ids.data(), p_lens.data(), r_ids.data(), r_lens.data(), rewards_ids.data(), domains_ids.data());
     if (s) { failures += report("score_ids", s); n = 0; }
 
-    double max_diff = 0, max_diff_ids = 0;
+    // Every domain's reward model, with the domain given instead of routed.
+    std::vector<int32_t> given;
+    std::vector<float> rewards_given(n);
+    for (const Row &r : rows) given.push_back(r.given_domain);
+    s = routerm_score_in_domains(rm, n, prompts.data(), responses.data(), given.data(), rewards_given.data());
+    if (s) { failures += report("score_in_domains", s); n = 0; }
+
+    double max_diff = 0, max_diff_ids = 0, max_diff_given = 0;
     size_t domain_mismatch = 0, id_mismatch = 0, bad_rows = 0;
     std::map<std::string, size_t> histogram;
     std::vector<int64_t> ids(4096), types(4096);
@@ -100,6 +111,7 @@ int parity(const char *bundle, const char *reference, size_t limit) {
         double diff = std::fabs(double(rewards[i]) - double(r.reward));
         max_diff = std::max(max_diff, diff);
         max_diff_ids = std::max(max_diff_ids, std::fabs(double(rewards_ids[i]) - double(r.reward)));
+        max_diff_given = std::max(max_diff_given, std::fabs(double(rewards_given[i]) - double(r.given_reward)));
         std::string got = domain_name(rm, domains[i]);
         histogram[got.empty() ? "(none)" : got]++;
         bool same_domain = got == r.domain && domains_ids[i] == domains[i];
@@ -114,13 +126,15 @@ int parity(const char *bundle, const char *reference, size_t limit) {
             std::fprintf(stderr, "row %zu: reward %.8f vs %.8f, domain '%s' vs '%s', ids %s\n", i, double(rewards[i]),
                          double(r.reward), got.c_str(), r.domain.c_str(), same_ids ? "same" : "DIFFER");
     }
-    std::printf("%s (%s): %zu pairs; max |reward - python| %.3g (text), %.3g (ids); %zu domain and %zu token-id "
-                "mismatches; domains:", bundle, routerm_method(rm), n, max_diff, max_diff_ids, domain_mismatch, id_mismatch);
+    std::printf("%s (%s): %zu pairs; max |reward - python| %.3g (routed, text), %.3g (routed, ids), %.3g (every domain "
+                "given); %zu domain and %zu token-id mismatches; routed to:", bundle, routerm_method(rm), n, max_diff,
+                max_diff_ids, max_diff_given, domain_mismatch, id_mismatch);
     for (const auto &[name, count] : histogram) std::printf(" %s=%zu", name.c_str(), count);
     std::printf("\n");
     routerm_engine_destroy(rm);
     if (n < std::min<size_t>(limit, 200)) { std::fprintf(stderr, "FAIL: only %zu pairs\n", n); ++failures; }
-    return failures || max_diff > kRewardTolerance || max_diff_ids > kRewardTolerance || domain_mismatch || id_mismatch;
+    return failures || max_diff > kRewardTolerance || max_diff_ids > kRewardTolerance || max_diff_given > kRewardTolerance ||
+           domain_mismatch || id_mismatch;
 }
 
 int compare_cli(const char *out, const char *bundle, const char *reference) {

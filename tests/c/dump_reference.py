@@ -1,0 +1,71 @@
+"""Reference rewards from the Python engine, for the C library's parity tests.
+
+    python tests/c/dump_reference.py --bundles DIR --names baseline rodos ... --pairs 250 --out OUTDIR
+
+For each bundle DIR/<name>, writes OUTDIR/<name>.jsonl: one line per pair, with ``prompt``,
+``response``, ``reward`` and ``domain`` from ``runtime.RewardEngine.from_bundle(...).score``
+(CPU, one thread), ``given_reward`` scored with ``domains=`` row i -> domain i mod n (so every
+domain's reward model is compared even when a briefly trained router picks few), the model input ``ids``/``types`` (models.text.encode_pairs) and the
+``prompt_ids``/``response_ids`` without special tokens. Pairs: the test split of every domain
+(training.data.load_splits), taken round-robin over domains and alternating chosen/rejected,
+plus a few edge-case prompts (accents, CJK, special tokens in text, 100+ char words).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+
+from dump_token_ids import EDGE_CASES  # noqa: E402
+from models.text import encode_pairs  # noqa: E402
+from runtime import RewardEngine  # noqa: E402
+from training.data import load_splits  # noqa: E402
+
+
+def test_pairs(n: int) -> list[tuple[str, str]]:
+    tests = [d["test"] for d in load_splits().values()]
+    # NUL ends a C string, so the C API cannot be given one inside a text (the tokenizer test covers it).
+    out = [(e.replace("\x00", ""), "A reply to an unusual prompt.") for e in EDGE_CASES if e.strip()]
+    for i in range(max(len(t) for t in tests)):
+        for t in tests:
+            if i < len(t) and len(out) < n:
+                out.append((t[i].prompt, t[i].chosen if i % 2 == 0 else t[i].rejected))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundles", required=True, type=Path)
+    ap.add_argument("--names", nargs="+", required=True)
+    ap.add_argument("--pairs", type=int, default=250)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    pairs = test_pairs(args.pairs)
+    prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
+    for name in args.names:
+        engine = RewardEngine.from_bundle(args.bundles / name, providers=["cpu"], threads=1)
+        result = engine.score(prompts, responses)
+        given = [engine.domains[i % len(engine.domains)] for i in range(len(pairs))]   # every domain's model
+        forced = engine.score(prompts, responses, domains=given)
+        tok, max_length = engine.tokenizer, engine.manifest.max_length
+        encoded = encode_pairs(tok, prompts, responses, max_length)
+        p_ids = tok(prompts, add_special_tokens=False)["input_ids"]
+        r_ids = tok(responses, add_special_tokens=False)["input_ids"]
+        with open(args.out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(len(pairs)):
+                fh.write(json.dumps({
+                    "prompt": prompts[i], "response": responses[i], "reward": float(result.rewards[i]),
+                    "domain": result.domains[i], "given_domain": i % len(engine.domains),
+                    "given_reward": float(forced.rewards[i]), "ids": encoded[i].input_ids, "types": encoded[i].token_type_ids,
+                    "prompt_ids": p_ids[i], "response_ids": r_ids[i]}) + "\n")
+        used = sorted({d for d in result.domains if d is not None})
+        print(f"{name}: {len(pairs)} pairs, domains used {used}")
+
+
+if __name__ == "__main__":
+    main()
