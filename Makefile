@@ -21,7 +21,19 @@ $(STAMP): requirements.txt pyproject.toml
 test-py: $(STAMP)
 	$(VPY) -m pytest -q tests
 
-test: test-py
+test: test-py test-c
+
+# C library + CLI (include/routerm.h, issue 7): ONNX Runtime headers fetched into third_party/,
+# CMake build in build/, CTest parity with the Python engine + valgrind. Bundles: tiny ones made
+# by the tests, or ROUTERM_TEST_BUNDLES=DIR (holding baseline more rodos arliss-switchable arliss-merged).
+.PHONY: test-c
+ROUTERM_TEST_BUNDLES ?=
+CTEST_ARGS ?=
+test-c: $(STAMP)
+	scripts/fetch_onnxruntime.sh $(abspath $(VPY))
+	cmake -S . -B build -DROUTERM_PYTHON=$(abspath $(VPY)) -DROUTERM_TEST_BUNDLES=$(if $(ROUTERM_TEST_BUNDLES),$(abspath $(ROUTERM_TEST_BUNDLES)))
+	nice -n 10 cmake --build build -j2
+	cd build && ctest -j2 --output-on-failure $(CTEST_ARGS)
 
 demo: $(STAMP)
 	$(VPY) -m training.demo
