@@ -36,7 +36,7 @@ test-c: $(STAMP)
 	cd build && ctest -j2 --output-on-failure $(CTEST_ARGS)
 
 demo: $(STAMP)
-	$(VPY) -m training.demo
+	$(VPY) scripts/demo.py
 
 reproduce: $(STAMP)
 	$(VPY) -m training.reproduce

@@ -18,7 +18,7 @@ class TrainConfig:
     eval_pairs_per_domain: int | None = None  # None: the whole test split
     epochs: int = 1
     batch_size: int = 8
-    lr: float = 5e-5                         # full fine-tuning (baseline, MoRE, RODOS)
+    lr: float = 2e-4                         # full fine-tuning (baseline, MoRE, RODOS); 5e-5 stayed at chance
     lora_lr: float = 1e-3                    # ARLISS adapters and heads
     router_lr: float = 1e-4                  # RODOS router (full fine-tuning)
     lora_r: int = 8

@@ -22,7 +22,8 @@ from training.evaluate import evaluate
 from training.methods import train
 
 RESULTS = Path("results")
-FULL = TrainConfig(train_pairs_per_domain=640, router_examples_per_domain=600, max_length=128)
+FULL = TrainConfig(train_pairs_per_domain=320, router_examples_per_domain=500, eval_pairs_per_domain=400,
+                   max_length=128)
 
 
 def render_markdown(results: dict) -> str:

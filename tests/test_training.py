@@ -1,0 +1,93 @@
+"""Each method trains, learns a separable preference set, and round-trips through save/load."""
+import pytest
+import torch
+
+from models.checkpoint import load_checkpoint
+from models.more import moe_blocks
+from models.text import collate, encode_pairs
+from tiny import TINY_DOMAINS, tiny_base, tiny_config
+from training.evaluate import evaluate, pair_rewards
+from training.methods import train
+
+METHODS = ("baseline", "more", "rodos", "arliss")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_learns_separable_preferences(tiny_checkpoints, tiny_splits, method):
+    ckpt = load_checkpoint(tiny_checkpoints[method], method)
+    res = evaluate(ckpt, tiny_splits)
+    for domain, entry in res["method"]["domains"].items():
+        assert entry["accuracy"] >= 0.9, (method, domain, entry)
+        if method in ("rodos", "arliss"):
+            assert entry["oracle_accuracy"] >= 0.9, (method, domain, entry)
+    stats = ckpt.card.extra["train"]["runs"]
+    for run in stats.values():
+        assert run["loss_last"] < run["loss_first"], (method, stats)
+    if res["router"]:
+        assert res["router"]["accuracy"] >= 0.6
+        assert sum(map(sum, res["router"]["confusion"])) == sum(e["pairs"] for e in res["method"]["domains"].values())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_save_and_reload_give_identical_rewards(tiny_checkpoints, tiny_splits, method):
+    pairs = tiny_splits["beta"]["test"][:5]
+    a = pair_rewards(load_checkpoint(tiny_checkpoints[method]), pairs, "beta")
+    b = pair_rewards(load_checkpoint(tiny_checkpoints[method]), pairs, "beta")
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_wrong_method_is_a_clear_error(tiny_checkpoints):
+    with pytest.raises(ValueError, match="holds method 'baseline', not 'arliss'"):
+        load_checkpoint(tiny_checkpoints["baseline"], "arliss")
+    with pytest.raises(FileNotFoundError, match="python -m training train"):
+        load_checkpoint(tiny_checkpoints["baseline"] / "nope")
+
+
+def test_more_routes_exactly_two_experts_per_token(tiny_checkpoints, tiny_splits):
+    ckpt = load_checkpoint(tiny_checkpoints["more"])
+    model = ckpt.models["reward"]
+    pairs = tiny_splits["alpha"]["test"][:4]
+    batch = collate(encode_pairs(ckpt.tokenizer, [p.prompt for p in pairs], [p.chosen for p in pairs], 32),
+                    ckpt.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        model(**batch)
+    blocks = moe_blocks(model)
+    assert blocks and all(b.num_experts == len(TINY_DOMAINS) for b in blocks)
+    for b in blocks:
+        tokens = batch["input_ids"].numel()
+        assert b.last_expert_ids.shape == (tokens, 2)
+        assert (b.last_expert_ids[:, 0] != b.last_expert_ids[:, 1]).all()
+        torch.testing.assert_close(b.last_weights.sum(-1), torch.ones(tokens))
+    # reloading through the Auto classes (no trust_remote_code) gives the MoRE class back
+    from transformers import AutoModelForSequenceClassification
+    again = AutoModelForSequenceClassification.from_pretrained(str(tiny_checkpoints["more"]))
+    assert type(again).__name__ == "MoreForSequenceClassification"
+
+
+def test_more_dense_masked_export_path_equals_sparse(tiny_checkpoints, tiny_splits, monkeypatch):
+    """The graph's dense-masked MoE is the same top-2 function as the eager sparse one."""
+    import models.more
+    ckpt = load_checkpoint(tiny_checkpoints["more"])
+    model = ckpt.models["reward"]
+    pairs = tiny_splits["gamma"]["test"][:3]
+    batch = collate(encode_pairs(ckpt.tokenizer, [p.prompt for p in pairs], [p.chosen for p in pairs], 32),
+                    ckpt.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        sparse = model(**batch).logits
+        monkeypatch.setattr(models.more, "_exporting", lambda: True)
+        dense = model(**batch).logits
+    torch.testing.assert_close(dense, sparse, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_decoder_base_model_trains(tmp_path_factory, tiny_splits, method):
+    """Not BERT-only: a tiny random Llama (last-token pooling, `mlp` experts) trains every method."""
+    root = tmp_path_factory.mktemp(f"llama-{method}")
+    cfg = tiny_config(root, tiny_base(root, "llama"), epochs=1, train_pairs_per_domain=24,
+                      router_examples_per_domain=24)
+    stats = train(method, tiny_splits, cfg)
+    for run in stats["runs"].values():
+        assert run["loss_last"] < run["loss_first"], (method, stats["runs"])
+    ckpt = load_checkpoint(cfg.method_dir(method), method)
+    c, r = pair_rewards(ckpt, tiny_splits["alpha"]["test"][:4], "alpha")
+    assert c.shape == (4,) and torch.isfinite(c).all() and torch.isfinite(r).all()
