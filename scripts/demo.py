@@ -1,4 +1,4 @@
-"""``make demo``: quick training of all four methods, then rewards for a held-out example per domain.
+"""``make demo``: train (quick) -> export (ONNX bundles) -> serve (RewardEngine), all four methods.
 
 Checkpoints already in ``checkpoints/<method>`` (e.g. from ``make reproduce``) are used as they
 are; missing ones are trained with the quick config (a small subset, minutes on a CPU) into the
@@ -49,14 +49,44 @@ def show_torch_rewards(paths: dict[str, Path], splits) -> None:
             print(f"  {method:8s} {domain:22s} routed={routed:22s} chosen={c.item():+.3f} rejected={r.item():+.3f}")
 
 
+def ensure_bundles(paths: dict[str, Path], splits, out_dir: str) -> Path:
+    """fp32 bundles (ARLISS switchable) exported from the checkpoints, re-exported when stale."""
+    from export.to_onnx import export_bundle
+    root = Path(out_dir)
+    for method, ckpt in paths.items():
+        out = root / method
+        fresh = (out / "manifest.json").is_file() and \
+            (out / "manifest.json").stat().st_mtime > (ckpt / CARD).stat().st_mtime
+        if fresh:
+            print(f"[demo] {method}: using bundle {out}")
+            continue
+        print(f"[demo] {method}: exporting {ckpt} -> {out}", flush=True)
+        start = time.perf_counter()
+        export_bundle(ckpt, out, method, splits=splits, val_pairs=24)
+        print(f"[demo] {method}: exported and validated in {time.perf_counter() - start:.0f}s")
+    return root
+
+
+def serve(bundles: Path, splits) -> None:
+    from runtime.demo import demo
+    examples = [{"domain": d, "prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
+                for d in splits for p in splits[d]["test"][:1]]
+    print("\n[demo] RewardEngine (ONNX Runtime, CPU) on one held-out test pair per domain")
+    demo(bundles, examples)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--bundles", default="bundles")
+    parser.add_argument("--torch-only", action="store_true", help="skip export and the ONNX engine")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     splits = load_splits()
     paths = ensure_checkpoints(splits, args.checkpoints)
     show_torch_rewards(paths, splits)
+    if not args.torch_only:
+        serve(ensure_bundles(paths, splits, args.bundles), splits)
     print(f"\n[demo] done in {time.perf_counter() - start:.0f}s")
     return 0
 
