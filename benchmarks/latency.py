@@ -15,15 +15,17 @@ Bundles come from ``--bundles DIR``: any bundle there whose manifest matches (me
 LoRA mode, export optimization, source checkpoint, newer than the checkpoint) is used; a missing
 one is exported with ``export.to_onnx.export_bundle`` into ``DIR/<default name>``, saying so::
 
-    routerm-ort-fp32       fp32, no export-time fusion (-noopt)   ARLISS switchable
-    routerm-ort-optimized  fp32, export-time fusion kept where measured faster (the default bundle)
-    routerm-ort-int8       int8 dynamic quantization (-int8)       ARLISS switchable
-    routerm-ort-merged     fp32 -noopt, ARLISS merged per-domain graphs (rows grouped by domain)
-    routerm-torch          the -noopt bundle's manifest; weights from the checkpoint (torch backend)
-    optimum-ort            the -noopt graphs (ARLISS: -merged-noopt)
+    routerm-ort-fp32       fp32 graph as exported, no export-time fusion (``<method>-noopt``)
+    routerm-ort-optimized  the default bundle (``<method>``): fusion kept where measured faster
+    routerm-ort-int8       ``<method>-int8`` (dynamic int8; ARLISS switchable like the two above)
+    routerm-ort-merged     ``arliss-merged``: ARLISS per-domain graphs, rows grouped by domain
+    routerm-torch          the default bundle's manifest, weights from the checkpoint
+    optimum-ort            the default bundle's graphs (ARLISS: ``arliss-merged``)
 
-fp32, merged and optimum-ort share the plain graphs, so the per-row adapter cost and Optimum's
-wrapper cost are measured on the same ONNX graph; -optimized shows what fusion adds.
+so the default bundles of ``scripts/post_reproduce.sh`` serve all but ``-noopt`` (four quick
+exports). The per-row adapter cost is routerm-ort-optimized over routerm-ort-merged (both default
+exports). With ``--quick`` any fp32 bundle of the right LoRA mode serves every fp32 engine and a
+missing one is exported without fusion timing (seconds): quick figures are not measurements.
 
 Method of measurement: each engine runs in its own process (forked from one server that imported
 the libraries once), loaded one at a time. The requests are scored once per engine untimed (warm-up
@@ -72,11 +74,11 @@ PLAN = {
     "routerm-ort-fp32": (METHODS, ("fp32", "switchable", False)),
     "routerm-ort-optimized": (METHODS, ("fp32", "switchable", True)),
     "routerm-ort-int8": (METHODS, ("int8", "switchable", True)),
-    "routerm-ort-merged": (("arliss",), ("fp32", "merged", False)),
-    "routerm-torch": (METHODS, ("fp32", "switchable", False)),
+    "routerm-ort-merged": (("arliss",), ("fp32", "merged", True)),
+    "routerm-torch": (METHODS, ("fp32", "switchable", True)),
     "hf-eager": (("baseline", "more", "rodos"), None),
     "peft-eager": (("arliss",), None),
-    "optimum-ort": (METHODS, ("fp32", "merged", False)),
+    "optimum-ort": (METHODS, ("fp32", "merged", True)),
 }
 FULL = {"batch_sizes": (1, 8, 32), "requests": 320, "repeats": 15, "warmup": 2, "gemm_repeats": 15}
 QUICK = {"batch_sizes": (1, 4), "requests": 8, "repeats": 2, "warmup": 1, "gemm_repeats": 3}
@@ -130,27 +132,29 @@ def _card_mtime(checkpoint: Path) -> float:
     return max(p.stat().st_mtime for p in checkpoint.rglob("*") if p.is_file())
 
 
-def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path) -> Path | None:
-    """A bundle under ``bundles`` exported from ``checkpoint`` (and newer than it) with ``spec``."""
+def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_fusion: bool = False) -> Path | None:
+    """A bundle under ``bundles`` exported from ``checkpoint`` (and newer than it) with ``spec``
+    (``any_fusion``: whatever its export-time optimization)."""
     precision, lora, optimize = spec
     fresh_after = _card_mtime(checkpoint)
     for manifest in sorted(bundles.glob("*/manifest.json")):
         raw = json.loads(manifest.read_text(encoding="utf-8"))
         export = raw.get("export", {})
         if (raw.get("method") == method and raw.get("precision") == precision
-                and (method != "arliss" or raw.get("lora") == lora) and bool(export.get("optimize")) == optimize
+                and (method != "arliss" or raw.get("lora") == lora) and (any_fusion or bool(export.get("optimize")) == optimize)
                 and Path(export.get("source_checkpoint", "")).resolve() == checkpoint.resolve()
                 and manifest.stat().st_mtime >= fresh_after):
             return manifest.parent
     return None
 
 
-def ensure_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path) -> Path:
-    found = find_bundle(bundles, method, spec, checkpoint)
+def ensure_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, quick: bool = False) -> Path:
+    found = find_bundle(bundles, method, spec, checkpoint, any_fusion=quick)
     if found is not None:
         return found
     from export.to_onnx import default_out, export_bundle
     precision, lora, optimize = spec
+    optimize = optimize and not quick
     out = bundles / default_out(method, lora, precision, optimize).name
     why = "exists but was made from another or an older checkpoint" if (out / "manifest.json").is_file() else "is missing"
     log(f"bundle {out} ({method} {precision} lora={lora} optimize={optimize}) {why}: exporting it from {checkpoint}")
@@ -249,12 +253,12 @@ def measure_method(ctx, method: str, engines: dict, checkpoint: Path, requests, 
             records.append({
                 "engine": engine, "method": method, "batch_size": b,
                 "p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
-                "pairs_per_s": round(statistics.median(b * 1e3 / t for t in ms), 2),
+                "pairs_per_s": round(float(statistics.median(b * 1e3 / t for t in ms)), 2),
                 "peak_rss_mb": round(memory["peak_rss_mb"], 1), "load_s": round(info[engine]["load_s"], 3),
                 "accuracy": round(info[engine]["accuracy"], 4),
-                "gflops_effective": round(statistics.median(f / t / 1e6 for f, t in zip(flops[(engine, b)], ms)), 2),
+                "gflops_effective": round(float(statistics.median(f / t / 1e6 for f, t in zip(flops[(engine, b)], ms))), 2),
                 "params_total": cost.params_total, "params_active": cost.params_active,
-                "model_rss_mb": round(memory["model_rss_mb"], 1), "repeats": len(ms),
+                "model_rss_mb": round(float(memory["model_rss_mb"]), 1), "repeats": len(ms),
                 "bundle": info[engine]["bundle"], "requests": len(texts),
                 "tokens_real_mean": round(statistics.mean(
                     workload.batch_tokens(counts, r) for r in per_size[b]), 1),
@@ -278,7 +282,7 @@ def plan_engines(args, method: str, checkpoint: Path, skipped: list) -> dict:
         if method != "arliss":
             spec = (spec[0], "switchable", spec[2])      # the LoRA mode means nothing without adapters
         try:
-            out[engine] = ensure_bundle(args.bundles, method, spec, checkpoint)
+            out[engine] = ensure_bundle(args.bundles, method, spec, checkpoint, quick=args.quick)
         except (ValueError, OSError, ExportValidationError) as exc:  # e.g. int8 without validation data: say why
             log(f"{method}/{engine}: skipped, no bundle: {type(exc).__name__}: {exc}")
             skipped.append({"method": method, "engine": engine, "reason": f"no bundle: {exc}"})

@@ -130,14 +130,18 @@ class OptimumOrtScorer(_Routed):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        base = AutoConfig.from_pretrained(manifest.base_model)  # Optimum wants a config; the graph needs none
+        base = AutoConfig.from_pretrained(manifest.base_model).to_dict()  # Optimum wants a config; the graph needs none
+        for key in ("id2label", "label2id"):
+            base.pop(key, None)
         self.models = {}
         for role, graph in manifest.graphs.items():
-            config = base.__class__.from_dict({**base.to_dict(),
-                                               "num_labels": len(manifest.domains) if role == "router" else 1})
-            self.models[role] = ORTModelForSequenceClassification.from_pretrained(
-                bundle, config=config, file_name=graph.file, session_options=options,
-                provider="CPUExecutionProvider", use_io_binding=False)
+            config = AutoConfig.for_model(**{**base, "num_labels": len(manifest.domains) if role == "router" else 1})
+            # ORTModel.from_pretrained infers the library from a config.json beside the graph, which a
+            # bundle does not carry: build the model from its session, as from_pretrained does in the end.
+            session = onnxruntime.InferenceSession(str(manifest.graph_path(role)), options,
+                                                   providers=["CPUExecutionProvider"])
+            self.models[role] = ORTModelForSequenceClassification(config=config, session=session, use_io_binding=False,
+                                                                  model_save_dir=str(bundle))
 
     def _logits(self, role: str, batch: dict) -> torch.Tensor:
         return self.models[role](**batch).logits

@@ -71,21 +71,22 @@ def targets(records: list[dict]) -> list[dict]:
             add(f"ARLISS {engine} accuracy - peft-eager (points)", 100 * abs(r["accuracy"] - peft["accuracy"]),
                 0.5, "lower", batch_size=big)
     for b in sizes:
-        sw, merged = _get(records, "arliss", "routerm-ort-fp32", b), _get(records, "arliss", "routerm-ort-merged", b)
+        sw, merged = _get(records, "arliss", "routerm-ort-optimized", b), _get(records, "arliss", "routerm-ort-merged", b)
         if sw and merged:
-            add("ARLISS per-row adapters: switchable / merged p50", sw["p50_ms"] / merged["p50_ms"], 1.10, "lower",
+            add("ARLISS per-row adapters: routerm-ort-optimized / routerm-ort-merged p50", sw["p50_ms"] / merged["p50_ms"], 1.10, "lower",
                 batch_size=b)
     for method in METHOD_ORDER:
-        r = _get(records, method, "routerm-ort-fp32", big)
-        if r and r.get("gemm_fraction") is not None:
-            add(f"{method} routerm-ort-fp32 share of GEMM GFLOP/s", r["gemm_fraction"], 0.70, "higher", batch_size=big)
+        for engine in ("routerm-ort-fp32", "routerm-ort-optimized"):
+            r = _get(records, method, engine, big)
+            if r and r.get("gemm_fraction") is not None:
+                add(f"{method} {engine} share of GEMM GFLOP/s", r["gemm_fraction"], 0.70, "higher", batch_size=big)
     for b in sizes:
-        more, base = _get(records, "more", "routerm-ort-fp32", b), _get(records, "baseline", "routerm-ort-fp32", b)
+        more, base = _get(records, "more", "routerm-ort-optimized", b), _get(records, "baseline", "routerm-ort-optimized", b)
         if more and base:
-            add("MoRE / baseline p50 (routerm-ort-fp32)", more["p50_ms"] / base["p50_ms"], 1.3, "lower", batch_size=b)
-    arl, base = _get(records, "arliss", "routerm-ort-fp32"), _get(records, "baseline", "routerm-ort-fp32")
+            add("MoRE / baseline p50 (routerm-ort-optimized)", more["p50_ms"] / base["p50_ms"], 1.3, "lower", batch_size=b)
+    arl, base = _get(records, "arliss", "routerm-ort-optimized"), _get(records, "baseline", "routerm-ort-optimized")
     if arl and base:
-        add("ARLISS / baseline peak RSS (routerm-ort-fp32)", arl["peak_rss_mb"] / base["peak_rss_mb"], 1.15, "lower")
+        add("ARLISS / baseline peak RSS (routerm-ort-optimized)", arl["peak_rss_mb"] / base["peak_rss_mb"], 1.15, "lower")
         if base.get("model_rss_mb"):
             add("ARLISS / baseline model RSS (peak minus libraries)", arl["model_rss_mb"] / base["model_rss_mb"],
                 1.15, "lower")
