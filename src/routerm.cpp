@@ -53,7 +53,7 @@ void copy_out(const std::vector<int64_t> &src, int64_t *dst, size_t capacity, si
     need(count, "count");
     if (capacity && !dst) argument("ids is NULL but capacity is " + std::to_string(capacity));
     *count = src.size();
-    std::memcpy(dst, src.data(), std::min(capacity, src.size()) * sizeof(int64_t));
+    if (capacity && !src.empty()) std::memcpy(dst, src.data(), std::min(capacity, src.size()) * sizeof(int64_t));
 }
 
 void encode_texts(const routerm::Tokenizer &tok, size_t n, const char *const *prompts, const char *const *responses,
@@ -179,7 +179,8 @@ routerm_status routerm_encode_pair(const routerm_engine *engine, const char *pro
         need(response, "response");
         routerm::Encoded e = engine->engine.encode_pair(prompt, response);
         copy_out(e.ids, ids, capacity, count);
-        if (type_ids) std::memcpy(type_ids, e.types.data(), std::min(capacity, e.types.size()) * sizeof(int64_t));
+        if (type_ids && capacity && !e.types.empty())
+            std::memcpy(type_ids, e.types.data(), std::min(capacity, e.types.size()) * sizeof(int64_t));
     });
 }
 
