@@ -159,7 +159,8 @@ def ensure_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, qui
     why = "exists but was made from another or an older checkpoint" if (out / "manifest.json").is_file() else "is missing"
     log(f"bundle {out} ({method} {precision} lora={lora} optimize={optimize}) {why}: exporting it from {checkpoint}")
     start = time.perf_counter()
-    export_bundle(checkpoint, out, method=method, lora=lora, precision=precision, optimize=optimize)
+    # 60 validation pairs per domain for the export's accuracy check, as scripts/post_reproduce.sh
+    export_bundle(checkpoint, out, method=method, lora=lora, precision=precision, optimize=optimize, val_pairs=60)
     log(f"exported {out} in {time.perf_counter() - start:.0f}s")
     return out
 
@@ -298,6 +299,7 @@ def main(argv=None) -> int:
         log(f"no checkpoint for {missing or list(METHODS)} under {args.checkpoints}: train them with "
             f"`make reproduce` (or `make demo` for quick ones), or pass --checkpoints DIR")
         return 2
+    info = machine.machine_info(args.threads)       # load average before our own work starts
     requests = workload.sample_requests(args.requests, args.seed)
     log(f"{len(requests)} test pairs over {len({r.domain for r in requests})} domains, batch sizes {args.batch_sizes}, "
         f"{args.repeats} rounds after {args.warmup} warm-up, {args.threads} threads")
@@ -316,17 +318,15 @@ def main(argv=None) -> int:
     log(f"GEMM limit on (M, K, N) = {shapes} with {args.threads} threads")
     gemm = [dict(r, when="start") for r in machine.measure_gemm(shapes, args.threads, int8, repeats=args.gemm_repeats)]
 
-    preload = "benchmarks.latency_engines"
-    methods_available = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods_available else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload([preload])  # import torch/ORT/transformers once; workers fork from it
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    if ctx.get_start_method() == "forkserver":  # import torch/ORT/transformers once; workers fork from it
+        ctx.set_forkserver_preload(["benchmarks.latency_engines"])
     records = []
     for method in methods:
         records += measure_method(ctx, method, plans[method], (args.checkpoints / method).resolve(), requests,
                                   costs[method], counts[method], args, skipped)
     gemm += [dict(r, when="end") for r in machine.measure_gemm(shapes, args.threads, int8, repeats=args.gemm_repeats)]
-    results = report.assemble(machine.machine_info(args.threads), gemm, records, skipped, {
+    results = report.assemble(info, gemm, records, skipped, {
         "methods": methods, "engines": args.engines, "batch_sizes": args.batch_sizes, "requests": len(requests),
         "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads, "quick": args.quick,
         "checkpoints": str(args.checkpoints), "bundles": str(args.bundles), "seed": args.seed,

@@ -14,7 +14,8 @@ peft-eager                  ARLISS as users run it with PEFT: ``set_adapter("rou
                             prompts, then ``set_adapter(domain)`` per domain group
 optimum-ort                 ``optimum.onnxruntime.ORTModelForSequenceClassification`` on each
                             plain graph of the bundle (baseline, MoRE, RODOS, ARLISS merged),
-                            routed as hf-eager
+                            routed as hf-eager; built from an ``InferenceSession`` of the graph
+                            (``from_pretrained`` wants a config.json beside it; a bundle has none)
 ==========================  ==================================================================
 
 Routed engines route each *unique* prompt once (the router sees the prompt alone), like
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime  # noqa: F401  (imported before the RSS baseline, like every library below)
+import onnxruntime  # every library is imported here, before a worker's RSS baseline
 import peft  # noqa: F401
 import torch
 import transformers  # noqa: F401
