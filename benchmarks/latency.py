@@ -212,14 +212,20 @@ def measure_method(ctx, method: str, engines: dict, checkpoint: Path, requests, 
             skipped.append({"method": method, "engine": engine, "reason": reply["error"]})
             worker.close()
             continue
-        workers[engine] = worker
         log(f"{method}/{engine}: loaded in {reply['load_s']:.2f}s" + (f" from {bundle}" if bundle else ""))
         # untimed pass over every request: warm-up, and the accuracy figure
         big = max(args.batch_sizes)
         correct = 0
-        for rows in [list(range(s, min(s + big, len(texts)))) for s in range(0, len(texts), big)]:
-            out = worker.ask("score", rows)
-            correct += int(np.sum(np.asarray(out["chosen"]) > np.asarray(out["rejected"])))
+        try:
+            for rows in [list(range(s, min(s + big, len(texts)))) for s in range(0, len(texts), big)]:
+                out = worker.ask("score", rows)
+                correct += int(np.sum(np.asarray(out["chosen"]) > np.asarray(out["rejected"])))
+        except RuntimeError as exc:
+            log(f"{method}/{engine}: skipped, failed while scoring: {exc}")
+            skipped.append({"method": method, "engine": engine, "reason": str(exc)})
+            worker.close()
+            continue
+        workers[engine] = worker
         info[engine] = {"load_s": reply["load_s"], "accuracy": correct / len(texts),
                         "bundle": Path(bundle).name if bundle else None}
     per_size = {b: workload.batches(len(texts), b) for b in args.batch_sizes}
