@@ -155,7 +155,10 @@ def markdown(results: dict) -> str:
         f"{c['requests']} real test pairs (all domains, shuffled), batch = pairs per call (2 rows each), "
         f"{c['repeats']} interleaved rounds after {c['warmup']} warm-up; p50/p95 over rounds; pairs/s and GFLOP/s "
         f"are medians of per-call rates; GFLOP/s counts real tokens only (see benchmarks/latency_workload.py); "
-        f"% GEMM is GFLOP/s over the best fp32 GEMM rate.",
+        f"% GEMM is GFLOP/s over the best fp32 GEMM rate. Each engine runs in its own process, engines of a method "
+        f"take turns (order rotated each round) and the runner waits {c.get('spin_gap_s', 0) * 1e3:.0f} ms after "
+        f"every call so ONNX Runtime's spinning workers idle before the next one; times are of `score` alone "
+        f"(text in, rewards out, tokenization included).",
         "#### Latency and throughput", latency_table(results["records"]),
         "#### Per engine", engine_table(results["records"]),
         "Peak RSS: the engine's own process (libraries included, the same for all); model RSS: peak minus the "
