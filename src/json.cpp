@@ -1,4 +1,5 @@
 #include "json.hpp"
+#include "unicode.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -13,24 +14,6 @@ const Value *Value::find(const std::string &key) const {
 }
 
 namespace {
-
-void append_utf8(std::string &out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
 
 class Parser {
 public:
@@ -185,7 +168,7 @@ private:
                         else pos_ = save;   // lone high surrogate; the next escape stands alone
                     }
                     if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
-                    append_utf8(out, cp);
+                    unicode::append_utf8(out, cp);
                     break;
                 }
                 default: fail("unknown escape");

@@ -54,17 +54,22 @@ def _summary(run: dict) -> dict:
             "loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k}
 
 
+def _save_single(model, tok, method: str, cfg: TrainConfig, run: dict) -> dict:
+    """Save a one-model method (baseline, MoRE) with its tokenizer and card."""
+    out = cfg.method_dir(method)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    stats = {"train_seconds": run["seconds"], "runs": {"reward": _summary(run)}}
+    _save_card(out, method, cfg, stats)
+    return stats
+
+
 def train_baseline(splits: dict, cfg: TrainConfig) -> dict:
     tok = load_tokenizer(_base(cfg))
     model = load_classifier(_base(cfg), 1, tok.pad_token_id).train()
     run = _pairwise(lambda b: (model(**b).logits.squeeze(-1), None), model.parameters(),
                     _train_pairs(splits, cfg, cfg.domains), tok, cfg, cfg.lr, "baseline")
-    out = cfg.method_dir("baseline")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    stats = {"train_seconds": run["seconds"], "runs": {"reward": _summary(run)}}
-    _save_card(out, "baseline", cfg, stats)
-    return stats
+    return _save_single(model, tok, "baseline", cfg, run)
 
 
 def train_more(splits: dict, cfg: TrainConfig) -> dict:
@@ -78,12 +83,7 @@ def train_more(splits: dict, cfg: TrainConfig) -> dict:
         return out.logits.squeeze(-1), out.get("aux_loss")
 
     run = _pairwise(score, model.parameters(), _train_pairs(splits, cfg, cfg.domains), tok, cfg, cfg.lr, "more")
-    out = cfg.method_dir("more")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    stats = {"train_seconds": run["seconds"], "runs": {"reward": _summary(run)}}
-    _save_card(out, "more", cfg, stats)
-    return stats
+    return _save_single(model, tok, "more", cfg, run)
 
 
 def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
