@@ -219,6 +219,9 @@ def plot(results: dict, path: Path) -> None:
             ax.set_yscale("log")
             ax.set_xticks(sizes, [str(b) for b in sizes])
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")   # 600, not 6x10^2
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
             ax.set_xlabel("batch size (pairs)")
             ax.grid(True, which="both", alpha=0.3)
         top.set_title(method)
