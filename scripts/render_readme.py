@@ -75,9 +75,9 @@ SECTIONS = {
 
 def render(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- results:{name} -->).*?(<!-- /results:{name} -->)", re.S)
         body = make() or f"_Not measured yet: `results/` has no {name} file._"
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m: f"{m.group(1)}\n{body}\n{m.group(2)}", text)
     return text
 
 
