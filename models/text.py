@@ -63,14 +63,14 @@ def encode_pairs(tokenizer, prompts: list[str], responses: list[str], max_length
     p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     r_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
     budget = max_length - num_special_tokens(tokenizer)
+    return [_join(tokenizer, *truncate_pair(p, r, budget)) for p, r in zip(p_ids, r_ids)]
+
+
+def _join(tokenizer, prompt: list[int], response: list[int] | None = None) -> Encoded:
+    """Special tokens (and segment ids where the model takes them) around one or two sequences."""
+    ids = tokenizer.build_inputs_with_special_tokens(prompt, response)
     with_types = "token_type_ids" in tokenizer.model_input_names
-    out = []
-    for p, r in zip(p_ids, r_ids):
-        p, r = truncate_pair(p, r, budget)
-        ids = tokenizer.build_inputs_with_special_tokens(p, r)
-        types = tokenizer.create_token_type_ids_from_sequences(p, r) if with_types else None
-        out.append(Encoded(ids, types))
-    return out
+    return Encoded(ids, tokenizer.create_token_type_ids_from_sequences(prompt, response) if with_types else None)
 
 
 def collate(encoded: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -99,10 +99,4 @@ def encode_prompts(tokenizer, prompts: list[str], max_length: int) -> list[Encod
     """
     p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     budget = max_length - len(tokenizer.build_inputs_with_special_tokens([]))
-    with_types = "token_type_ids" in tokenizer.model_input_names
-    out = []
-    for p in p_ids:
-        p = p[len(p) - budget:] if len(p) > budget else p
-        ids = tokenizer.build_inputs_with_special_tokens(p)
-        out.append(Encoded(ids, tokenizer.create_token_type_ids_from_sequences(p) if with_types else None))
-    return out
+    return [_join(tokenizer, p[len(p) - budget:] if len(p) > budget else p) for p in p_ids]

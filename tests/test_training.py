@@ -43,12 +43,17 @@ def test_wrong_method_is_a_clear_error(tiny_checkpoints):
         load_checkpoint(tiny_checkpoints["baseline"] / "nope")
 
 
+def _chosen_batch(ckpt, pairs):
+    """Padded (prompt, chosen) inputs for ``pairs`` at the tiny models' max length."""
+    enc = encode_pairs(ckpt.tokenizer, [p.prompt for p in pairs], [p.chosen for p in pairs], 32)
+    return collate(enc, ckpt.tokenizer.pad_token_id)
+
+
 def test_more_routes_exactly_two_experts_per_token(tiny_checkpoints, tiny_splits):
     ckpt = load_checkpoint(tiny_checkpoints["more"])
     model = ckpt.models["reward"]
     pairs = tiny_splits["alpha"]["test"][:4]
-    batch = collate(encode_pairs(ckpt.tokenizer, [p.prompt for p in pairs], [p.chosen for p in pairs], 32),
-                    ckpt.tokenizer.pad_token_id)
+    batch = _chosen_batch(ckpt, pairs)
     with torch.inference_mode():
         model(**batch)
     blocks = moe_blocks(model)
@@ -70,8 +75,7 @@ def test_more_dense_masked_export_path_equals_sparse(tiny_checkpoints, tiny_spli
     ckpt = load_checkpoint(tiny_checkpoints["more"])
     model = ckpt.models["reward"]
     pairs = tiny_splits["gamma"]["test"][:3]
-    batch = collate(encode_pairs(ckpt.tokenizer, [p.prompt for p in pairs], [p.chosen for p in pairs], 32),
-                    ckpt.tokenizer.pad_token_id)
+    batch = _chosen_batch(ckpt, pairs)
     with torch.inference_mode():
         sparse = model(**batch).logits
         monkeypatch.setattr(models.more, "_exporting", lambda: True)
