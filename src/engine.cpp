@@ -43,7 +43,7 @@ Engine::Engine(const std::string &bundle_dir, const EngineConfig &config)
 
 Encoded Engine::encode_pair(const std::string &prompt, const std::string &response) const {
     return routerm::encode_pair(tokenizer_.special(), tokenizer_.encode(prompt), tokenizer_.encode(response),
-                                manifest_.max_length);
+                                manifest_.max_length, manifest_.truncation);
 }
 
 std::vector<Output> Engine::run_batched(const std::string &role, const std::vector<Encoded> &encoded,
@@ -139,7 +139,8 @@ void Engine::score_ids(const std::vector<std::vector<int64_t>> &prompts, const s
     }
     std::vector<Encoded> encoded;
     for (size_t i = 0; i < n; ++i)
-        encoded.push_back(routerm::encode_pair(tokenizer_.special(), prompts[i], responses[i], manifest_.max_length));
+        encoded.push_back(routerm::encode_pair(tokenizer_.special(), prompts[i], responses[i], manifest_.max_length,
+                                               manifest_.truncation));
     std::vector<size_t> rows(n);
     std::iota(rows.begin(), rows.end(), 0);
     auto put = [&](const std::vector<size_t> &group, const std::vector<Output> &out) {

@@ -12,8 +12,6 @@ namespace routerm {
 namespace {
 
 constexpr int64_t kSchemaVersion = 1;
-const char *const kTruncationPolicy = "keep_response_cut_prompt_start";   // models.text.TRUNCATION_POLICY
-constexpr int64_t kPromptMinDivisor = 4;
 
 struct Reader {
     std::string where;   // ".../manifest.json"
@@ -62,6 +60,12 @@ std::set<std::string> expected_roles(const std::string &method, const std::strin
     std::set<std::string> roles{"router"};
     for (const std::string &d : domains) roles.insert("reward/" + d);
     return roles;
+}
+
+std::string policy_names() {
+    std::string s;
+    for (const TruncationName &t : kTruncationPolicies) s += std::string(s.empty() ? "" : ", ") + t.name;
+    return s;
 }
 
 std::string join(const std::set<std::string> &xs) {
@@ -152,12 +156,18 @@ Manifest load_manifest(const std::string &dir, bool verify) {
 
     m.max_length = long(r.need_int(raw, "max_length"));
     m.router_max_length = raw.find("router_max_length") ? long(r.need_int(raw, "router_max_length")) : m.max_length;
-    if (const json::Value *t = raw.find("truncation"); t && t->is(json::Type::Object)) {
-        const json::Value *policy = t->find("policy");
-        const json::Value *divisor = t->find("prompt_min_divisor");
-        if ((policy && policy->string != kTruncationPolicy) || (divisor && divisor->integer != kPromptMinDivisor))
-            r.fail(std::string("truncation is not the one this library applies (") + kTruncationPolicy +
-                   ", prompt_min_divisor 4)");
+    // runtime.engine._check_truncation: a bundle without the field (or without its policy)
+    // predates it and was made with keep_response_cut_prompt_start.
+    if (const json::Value *t = raw.find("truncation")) {
+        if (!t->is(json::Type::Object)) r.fail("field 'truncation' has the wrong type (expected dict)");
+        if (const json::Value *policy = t->find("policy");
+            policy && !(policy->is(json::Type::String) && truncation_from_name(policy->string, m.truncation)))
+            r.fail("field 'truncation.policy' is " + (policy->is(json::Type::String) ? "'" + policy->string + "'" : "not a string") +
+                   ", expected one of the policies this library applies (" + policy_names() + ")");
+        if (const json::Value *divisor = t->find("prompt_min_divisor");
+            divisor && !(divisor->is(json::Type::Number) && divisor->integral && divisor->integer == kPromptMinDivisor))
+            r.fail("field 'truncation.prompt_min_divisor' must be " + std::to_string(kPromptMinDivisor) +
+                   " (the only one this library applies)");
     }
     m.tokenizer = r.need(raw, "tokenizer", json::Type::Object, "dict");
     std::set<std::string> parents;

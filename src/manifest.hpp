@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "encode.hpp"
 #include "json.hpp"
 
 namespace routerm {
@@ -23,6 +24,7 @@ struct Manifest {
     std::string method;                        // baseline | more | rodos | arliss
     std::vector<std::string> domains;          // order = domain index
     long max_length = 0, router_max_length = 0;
+    Truncation truncation = Truncation::KeepHead;   // truncation.policy; absent = the policy before the field
     std::string lora;                          // "switchable", "merged" or "" (null)
     std::string precision;
     std::map<std::string, int64_t> adapter_ids;   // switchable only: domain / "router" -> adapter

@@ -1,4 +1,4 @@
-// Unit checks without a bundle: sha256 vectors, the JSON reader, the truncation policy against
+// Unit checks without a bundle: sha256 vectors, the JSON reader, both truncation policies against
 // values from models.text.truncate_pair, UTF-8 decoding, and the ABI's argument errors.
 #include <cstdio>
 #include <cstring>
@@ -58,19 +58,47 @@ int main() {
     }
     CHECK(json::quote("a\"b\\\x01") == "\"a\\\"b\\\\\\u0001\"");
 
-    // truncate_pair, values from models.text.truncate_pair.
-    struct Case { int np, nr, budget, keep_p, keep_r; };
-    for (Case c : {Case{3, 4, 10, 3, 4}, Case{20, 20, 10, 2, 8}, Case{2, 30, 10, 2, 8}, Case{30, 2, 10, 8, 2},
-                   Case{0, 30, 10, 0, 10}, Case{7, 7, 13, 6, 7}}) {
+    // truncate_pair under both policies: prompt = 0..np-1, response = 100..100+nr-1; the values are
+    // models.text.truncate_pair's (prompt keeps its last keep_p tokens, response keeps its first
+    // head and last tail tokens). budget 10 -> room 8 (even), 11 -> 9 (odd), 1 -> 1 (all head).
+    struct Case { Truncation policy; int np, nr, budget, keep_p, head, tail; };
+    const Truncation H = Truncation::HeadTail, K = Truncation::KeepHead;
+    for (Case c : {
+             //   np   nr budget keep_p head tail
+             Case{H,  3,   4,  10,   3,   4,  0}, Case{K,  3,   4,  10,   3,   4,  0},   // fits: nothing cut
+             Case{H, 20,  20,  10,   2,   4,  4}, Case{K, 20,  20,  10,   2,   8,  0},   // room 8
+             Case{H, 20,  20,  11,   2,   5,  4}, Case{K, 20,  20,  11,   2,   9,  0},   // room 9: odd token to the head
+             Case{H,  5,   5,   1,   0,   1,  0}, Case{K,  5,   5,   1,   0,   1,  0},   // room 1
+             Case{H,  0,   5,   1,   0,   1,  0}, Case{K,  0,   5,   1,   0,   1,  0},
+             Case{H,  5,   5,   2,   0,   1,  1}, Case{K,  5,   5,   2,   0,   2,  0},   // room 2
+             Case{H,  5,   5,   3,   0,   2,  1}, Case{K,  5,   5,   3,   0,   3,  0},   // room 3
+             Case{H, 30,   2,  10,   8,   2,  0}, Case{K, 30,   2,  10,   8,   2,  0},   // response shorter than room
+             Case{H,  7,   7,  13,   6,   7,  0}, Case{K,  7,   7,  13,   6,   7,  0},
+             Case{H, 20,   8,  10,   2,   8,  0}, Case{K, 20,   8,  10,   2,   8,  0},   // response = room
+             Case{H, 20,   9,  10,   2,   4,  4}, Case{K, 20,   9,  10,   2,   8,  0},   // response = room + 1
+             Case{H,  0,  30,  10,   0,   5,  5}, Case{K,  0,  30,  10,   0,  10,  0},   // empty prompt
+             Case{H,  0,  30,  11,   0,   6,  5}, Case{K,  0,  30,  11,   0,  11,  0},
+             Case{H, 30,   0,  10,  10,   0,  0}, Case{K, 30,   0,  10,  10,   0,  0},   // empty response
+             Case{H,  0,   0,   1,   0,   0,  0}, Case{K,  0,   0,   1,   0,   0,  0},   // both empty
+             Case{H,  1,  30,  12,   1,   6,  5}, Case{K,  1,  30,  12,   1,  11,  0},   // prompt < budget / 4
+             Case{H,100, 300, 126,  31,  48, 47}, Case{K,100, 300, 126,  31,  95,  0}}) {
         std::vector<int64_t> p = range(0, c.np), r = range(100, 100 + c.nr);
-        truncate_pair(p, r, c.budget);
-        CHECK(int(p.size()) == c.keep_p && int(r.size()) == c.keep_r);
-        CHECK(p.empty() || p.back() == c.np - 1);    // the prompt keeps its end
-        CHECK(r.empty() || r.front() == 100);        // the response keeps its start
+        truncate_pair(p, r, c.budget, c.policy);
+        std::vector<int64_t> want_r = range(100, 100 + c.head), tail = range(100 + c.nr - c.tail, 100 + c.nr);
+        want_r.insert(want_r.end(), tail.begin(), tail.end());
+        CHECK(p == range(c.np - c.keep_p, c.np));
+        CHECK(r == want_r);
     }
-    bool threw = false;
-    try { std::vector<int64_t> p, r; truncate_pair(p, r, 0); } catch (const Error &e) { threw = e.status == ROUTERM_ERR_ARGUMENT; }
-    CHECK(threw);
+    for (Truncation policy : {H, K}) {
+        bool threw = false;
+        try { std::vector<int64_t> p{1}, r{2}; truncate_pair(p, r, 0, policy); } catch (const Error &e) { threw = e.status == ROUTERM_ERR_ARGUMENT; }
+        CHECK(threw);
+    }
+    // The manifest's names (models.text.HEAD_TAIL, KEEP_HEAD); anything else is not a policy.
+    Truncation policy = K;
+    CHECK(truncation_from_name("prompt_tail_response_head_tail", policy) && policy == H);
+    CHECK(truncation_from_name("keep_response_cut_prompt_start", policy) && policy == K);
+    CHECK(!truncation_from_name("cut_response", policy) && !truncation_from_name("", policy) && policy == K);
 
     // UTF-8: invalid bytes, overlongs and surrogates read as U+FFFD, one per maximal subpart.
     const char bytes[] = "a\xff\xc3\xa9\xed\xa0\x80\xc0\xaf\xf0\x9f\x98\x80\xe2\x82";
