@@ -8,8 +8,9 @@ Writes one JSON object a line:
   chosen and rejected text of the test split of all five domains (training.data.load_splits),
   edge cases (accents, CJK, controls, special tokens in text, 100+ char words), and every
   Unicode code point (but surrogates) in ``a<cp>b`` words, 512 code points a line;
-* ``{"prompt", "response", "max_length", "ids", "types"}`` -- models.text.encode_pairs (the
-  truncation policy and ``[CLS] p [SEP] r [SEP]``), at a short and a long max_length;
+* ``{"prompt", "response", "max_length", "policy", "ids", "types"}`` -- models.text.encode_pairs
+  (truncation and ``[CLS] p [SEP] r [SEP]``) under each truncation policy, at a short and a long
+  max_length;
 * ``{"prompt", "router_max_length", "ids", "types"}`` -- models.text.encode_prompts.
 
 The tokenizer defaults to the real all-MiniLM-L6-v2 one (models.base.default_base_model).
@@ -24,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.base import default_base_model, load_tokenizer  # noqa: E402
-from models.text import encode_pairs, encode_prompts  # noqa: E402
+from models.text import TRUNCATION_POLICIES, encode_pairs, encode_prompts  # noqa: E402
 from training.data import load_splits  # noqa: E402
 
 EDGE_CASES = [
@@ -60,24 +61,32 @@ def main() -> None:
     ids = tok(texts, add_special_tokens=False)["input_ids"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n_pairs = 0
+    n_pairs, differ = 0, {}
     with open(out, "w", encoding="utf-8") as fh:
         for text, row in zip(texts, ids):
             fh.write(json.dumps({"text": text, "ids": row}) + "\n")
         prompts = [p.prompt for p in pairs for _ in (0, 1)]
         responses = [r for p in pairs for r in (p.chosen, p.rejected)]
         for max_length in (32, 128):
-            for p, r, e in zip(prompts, responses, encode_pairs(tok, prompts, responses, max_length)):
-                fh.write(json.dumps({"prompt": p, "response": r, "max_length": max_length,
-                                     "ids": e.input_ids, "types": e.token_type_ids}) + "\n")
-                n_pairs += 1
+            by_policy = {policy: encode_pairs(tok, prompts, responses, max_length, policy=policy)
+                         for policy in TRUNCATION_POLICIES}
+            for policy, encoded in by_policy.items():
+                for p, r, e in zip(prompts, responses, encoded):
+                    fh.write(json.dumps({"prompt": p, "response": r, "max_length": max_length, "policy": policy,
+                                         "ids": e.input_ids, "types": e.token_type_ids}) + "\n")
+                    n_pairs += 1
+            differ[max_length] = sum(len({tuple(enc[i].input_ids) for enc in by_policy.values()}) > 1
+                                     for i in range(len(prompts)))
         for router_max_length in (16, 64):
             unique = list(dict.fromkeys(p.prompt for p in pairs))
             for p, e in zip(unique, encode_prompts(tok, unique, router_max_length)):
                 fh.write(json.dumps({"prompt": p, "router_max_length": router_max_length,
                                      "ids": e.input_ids, "types": e.token_type_ids}) + "\n")
     print(f"{out}: {len(texts)} texts ({len(pairs)} test pairs over {len({p.domain for p in pairs})} domains), "
-          f"{n_pairs} pair encodings")
+          f"{n_pairs} pair encodings; pairs the policies encode differently per max_length: {differ}")
+    if not differ[32]:
+        raise SystemExit(f"{out}: no pair is encoded differently by {TRUNCATION_POLICIES} at max_length 32, "
+                         "so the C test could not tell the policies apart")
 
 
 if __name__ == "__main__":

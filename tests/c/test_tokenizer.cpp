@@ -3,10 +3,13 @@
 //   test_tokenizer TOKENIZER_DIR REFERENCE.jsonl
 //
 // REFERENCE comes from tests/c/dump_token_ids.py: raw ids of every test text of the five domains,
-// edge cases and every code point; pair encodings (truncation + [CLS] p [SEP] r [SEP], segment
-// ids) and router encodings. Every line must match exactly; the first mismatches are printed.
+// edge cases and every code point; pair encodings under each truncation policy (truncation +
+// [CLS] p [SEP] r [SEP], segment ids) and router encodings. Every line must match exactly; the
+// first mismatches are printed.
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,7 @@ int main(int argc, char **argv) {
         if (!in) { std::fprintf(stderr, "cannot read %s\n", argv[2]); return 2; }
         std::string line;
         size_t texts = 0, pairs = 0, prompts = 0, bad = 0, tokens = 0;
+        std::map<std::string, size_t> pairs_by_policy;
         while (std::getline(in, line)) {
             json::Value row = json::parse(line);
             std::vector<int64_t> want = ints(row.object.at("ids")), got, got_types;
@@ -50,12 +54,16 @@ int main(int argc, char **argv) {
                 what = "text";
                 ++texts;
             } else if (const json::Value *max_length = row.find("max_length")) {
+                const std::string &name = row.object.at("policy").string;
+                Truncation policy{};
+                if (!truncation_from_name(name, policy)) throw std::runtime_error("unknown policy '" + name + "'");
                 Encoded e = encode_pair(tok.special(), tok.encode(row.object.at("prompt").string),
-                                        tok.encode(row.object.at("response").string), long(max_length->integer));
+                                        tok.encode(row.object.at("response").string), long(max_length->integer), policy);
                 got = e.ids;
                 got_types = e.types;
-                what = "pair";
+                what = "pair, " + name;
                 ++pairs;
+                ++pairs_by_policy[name];
             } else {
                 Encoded e = encode_prompt(tok.special(), tok.encode(row.object.at("prompt").string),
                                           long(row.object.at("router_max_length").integer));
@@ -74,10 +82,16 @@ int main(int argc, char **argv) {
                              show(want).substr(0, 400).c_str(), show(got).substr(0, 400).c_str());
             }
         }
-        std::printf("tokenizer parity: %zu texts, %zu pair encodings, %zu router encodings, %zu tokens; %zu mismatches\n",
-                    texts, pairs, prompts, tokens, bad);
-        if (texts < 1000 || pairs < 400 || prompts < 200) {
-            std::fprintf(stderr, "reference file too small\n");
+        std::string per_policy;
+        bool every_policy = pairs_by_policy.size() == std::size(kTruncationPolicies);
+        for (const auto &[name, n] : pairs_by_policy) {
+            per_policy += (per_policy.empty() ? "" : ", ") + name + " " + std::to_string(n);
+            every_policy = every_policy && n >= 400;
+        }
+        std::printf("tokenizer parity: %zu texts, %zu pair encodings (%s), %zu router encodings, %zu tokens; %zu mismatches\n",
+                    texts, pairs, per_policy.c_str(), prompts, tokens, bad);
+        if (texts < 1000 || !every_policy || prompts < 200) {
+            std::fprintf(stderr, "reference file too small (>= 400 pair encodings under each truncation policy wanted)\n");
             return 1;
         }
         return bad ? 1 : 0;
