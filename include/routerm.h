@@ -99,8 +99,9 @@ ROUTERM_API routerm_status routerm_score_in_domains(routerm_engine *engine, size
 ROUTERM_API routerm_status routerm_tokenize(const routerm_engine *engine, const char *text, int64_t *ids,
                                             size_t capacity, size_t *count);
 
-/* The model input of one pair (truncated, special tokens added) as the reward graphs see it:
- * ids and token type ids (type_ids may be NULL), sized like routerm_tokenize. */
+/* The model input of one pair (truncated under the manifest's truncation.policy, special tokens
+ * added) as the reward graphs see it: ids and token type ids (type_ids may be NULL), sized like
+ * routerm_tokenize. */
 ROUTERM_API routerm_status routerm_encode_pair(const routerm_engine *engine, const char *prompt,
                                                const char *response, int64_t *ids, int64_t *type_ids,
                                                size_t capacity, size_t *count);

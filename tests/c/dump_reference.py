@@ -5,10 +5,14 @@
 For each bundle DIR/<name>, writes OUTDIR/<name>.jsonl: one line per pair, with ``prompt``,
 ``response``, ``reward`` and ``domain`` from ``runtime.RewardEngine.from_bundle(...).score``
 (CPU, one thread), ``given_reward`` scored with ``domains=`` row i -> domain i mod n (so every
-domain's reward model is compared even when a briefly trained router picks few), the model input ``ids``/``types`` (models.text.encode_pairs) and the
-``prompt_ids``/``response_ids`` without special tokens. Pairs: the test split of every domain
-(training.data.load_splits), taken round-robin over domains and alternating chosen/rejected,
-plus a few edge-case prompts (accents, CJK, special tokens in text, 100+ char words).
+domain's reward model is compared even when a briefly trained router picks few), the model input
+``ids``/``types`` (models.text.encode_pairs under the bundle's truncation ``policy``, as the engine
+reads it from the manifest) and the ``prompt_ids``/``response_ids`` without special tokens.
+Pairs: the test split of every domain (training.data.load_splits), taken round-robin over domains
+and alternating chosen/rejected, plus a few edge-case prompts (accents, CJK, special tokens in
+text, 100+ char words). With ``--policy NAME``, every bundle's manifest must name that policy and
+some pairs must be encoded differently under the other policies (else the parity check could not
+tell them apart).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from dump_token_ids import EDGE_CASES  # noqa: E402
-from models.text import encode_pairs  # noqa: E402
+from models.text import TRUNCATION_POLICIES, encode_pairs  # noqa: E402
 from runtime import RewardEngine  # noqa: E402
 from training.data import load_splits  # noqa: E402
 
@@ -43,6 +47,8 @@ def main() -> None:
     ap.add_argument("--names", nargs="+", required=True)
     ap.add_argument("--pairs", type=int, default=250)
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--policy", choices=TRUNCATION_POLICIES, default=None,
+                    help="the truncation policy every bundle must name")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pairs = test_pairs(args.pairs)
@@ -52,8 +58,16 @@ def main() -> None:
         result = engine.score(prompts, responses)
         given = [engine.domains[i % len(engine.domains)] for i in range(len(pairs))]   # every domain's model
         forced = engine.score(prompts, responses, domains=given)
-        tok, max_length = engine.tokenizer, engine.manifest.max_length
-        encoded = encode_pairs(tok, prompts, responses, max_length)
+        tok, max_length, policy = engine.tokenizer, engine.manifest.max_length, engine.truncation
+        if args.policy and policy != args.policy:
+            raise SystemExit(f"{args.bundles / name}: the engine encodes with truncation policy {policy}, "
+                             f"expected {args.policy}")
+        encoded = encode_pairs(tok, prompts, responses, max_length, policy=policy)
+        others = [encode_pairs(tok, prompts, responses, max_length, policy=p) for p in TRUNCATION_POLICIES if p != policy]
+        differ = sum(any(o[i].input_ids != e.input_ids for o in others) for i, e in enumerate(encoded))
+        if args.policy and not differ:
+            raise SystemExit(f"{args.bundles / name}: no pair is encoded differently under another truncation "
+                             f"policy (max_length {max_length}), so parity could not tell {policy} from them")
         p_ids = tok(prompts, add_special_tokens=False)["input_ids"]
         r_ids = tok(responses, add_special_tokens=False)["input_ids"]
         with open(args.out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
@@ -61,10 +75,12 @@ def main() -> None:
                 fh.write(json.dumps({
                     "prompt": prompts[i], "response": responses[i], "reward": float(result.rewards[i]),
                     "domain": result.domains[i], "given_domain": i % len(engine.domains),
-                    "given_reward": float(forced.rewards[i]), "ids": encoded[i].input_ids, "types": encoded[i].token_type_ids,
+                    "given_reward": float(forced.rewards[i]), "policy": policy,
+                    "ids": encoded[i].input_ids, "types": encoded[i].token_type_ids,
                     "prompt_ids": p_ids[i], "response_ids": r_ids[i]}) + "\n")
         used = sorted({d for d in result.domains if d is not None})
-        print(f"{name}: {len(pairs)} pairs, domains used {used}")
+        print(f"{name}: {len(pairs)} pairs, domains used {used}; truncation {policy} "
+              f"({differ} pairs encoded differently under the other policies)")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@
 //   test_parity --errors BUNDLE SCRATCH_DIR               bad bundles give a status + message
 //
 // REFERENCE (dump_reference.py): one object a line with prompt, response, reward, domain (name or
-// null), given_domain/given_reward (scored in a given domain), ids/types (models.text.encode_pairs)
-// and prompt_ids/response_ids (no special tokens).
+// null), given_domain/given_reward (scored in a given domain), ids/types (models.text.encode_pairs
+// under the bundle's truncation policy, named in `policy`) and prompt_ids/response_ids (no special
+// tokens).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +32,7 @@ constexpr double kRewardTolerance = 1e-5;   // fp32 bundles (issue 7)
 
 struct Row {
     std::string prompt, response, domain;   // domain "" = null
+    std::string policy;                     // the truncation policy of ids
     float reward;
     std::vector<int64_t> ids, types, prompt_ids, response_ids;
     int32_t given_domain;
@@ -51,8 +54,10 @@ std::vector<Row> read_reference(const std::string &path, size_t limit) {
     while (rows.size() < limit && std::getline(in, line)) {
         Value v = routerm::json::parse(line);
         const Value *domain = v.find("domain");
+        const Value *policy = v.find("policy");
         rows.push_back({v.object.at("prompt").string, v.object.at("response").string,
-                        domain && domain->is(Type::String) ? domain->string : "", float(v.object.at("reward").number),
+                        domain && domain->is(Type::String) ? domain->string : "",
+                        policy && policy->is(Type::String) ? policy->string : "(not named)", float(v.object.at("reward").number),
                         ints(v.find("ids")), ints(v.find("types")), ints(v.find("prompt_ids")), ints(v.find("response_ids")),
                         int32_t(v.object.at("given_domain").integer), float(v.object.at("given_reward").number)});
     }
@@ -126,9 +131,10 @@ int parity(const char *bundle, const char *reference, size_t limit) {
             std::fprintf(stderr, "row %zu: reward %.8f vs %.8f, domain '%s' vs '%s', ids %s\n", i, double(rewards[i]),
                          double(r.reward), got.c_str(), r.domain.c_str(), same_ids ? "same" : "DIFFER");
     }
-    std::printf("%s (%s): %zu pairs; max |reward - python| %.3g (routed, text), %.3g (routed, ids), %.3g (every domain "
-                "given); %zu domain and %zu token-id mismatches; routed to:", bundle, routerm_method(rm), n, max_diff,
-                max_diff_ids, max_diff_given, domain_mismatch, id_mismatch);
+    std::printf("%s (%s, truncation %s): %zu pairs; max |reward - python| %.3g (routed, text), %.3g (routed, ids), "
+                "%.3g (every domain given); %zu domain and %zu token-id mismatches; routed to:", bundle, routerm_method(rm),
+                rows.empty() ? "" : rows[0].policy.c_str(), n, max_diff, max_diff_ids, max_diff_given, domain_mismatch,
+                id_mismatch);
     for (const auto &[name, count] : histogram) std::printf(" %s=%zu", name.c_str(), count);
     std::printf("\n");
     routerm_engine_destroy(rm);
@@ -165,13 +171,38 @@ int expect(const char *what, routerm_status got, routerm_status want, const char
     return ok ? 0 : 1;
 }
 
-void rewrite(const fs::path &path, const std::string &from, const std::string &to) {
+std::string slurp(const fs::path &path) {
     std::ifstream in(path);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void rewrite(const fs::path &path, const std::string &from, const std::string &to) {
+    std::string text = slurp(path);
     size_t at = text.find(from);
     if (at == std::string::npos) throw std::runtime_error("'" + from + "' not in " + path.string());
     text.replace(at, from.size(), to);
     std::ofstream(path, std::ios::trunc) << text;
+}
+
+// Replace the manifest's "truncation" field (an object without nested braces) by `field`
+// ("\"truncation\": {...}"), or drop it when `field` is empty; a manifest without it gets it
+// first. manifest.json is the one bundle file without a checksum, so the copy still verifies.
+void set_truncation(const fs::path &manifest, const std::string &field) {
+    std::string text = slurp(manifest);
+    size_t at = text.find("\"truncation\"");
+    if (at == std::string::npos) {
+        if (!field.empty()) text.insert(text.find('{') + 1, field + ",");
+    } else {
+        size_t end = text.find('}', at) + 1;
+        if (size_t next = text.find_first_not_of(" \n", end); field.empty() && next != std::string::npos && text[next] == ',')
+            end = next + 1;   // and its comma
+        text.replace(at, end - at, field);
+    }
+    std::ofstream(manifest, std::ios::trunc) << text;
+}
+
+std::string policy_field(const char *policy) {
+    return std::string("\"truncation\": {\"policy\": \"") + policy + "\", \"prompt_min_divisor\": 4}";
 }
 
 int errors(const char *bundle, const char *scratch) {
@@ -232,6 +263,51 @@ int errors(const char *bundle, const char *scratch) {
         failures += !std::isfinite(reward);
         routerm_engine_destroy(rm);
     }
+
+    // Truncation policies: unknown names and divisors are refused, naming the field; an over-long
+    // pair is encoded the way the manifest says, and a manifest without the field (made before
+    // it) the keep_response_cut_prompt_start way. The response ends in its one "zebra".
+    dir = fresh("policy-unknown");
+    set_truncation(dir / "manifest.json", policy_field("cut_response"));
+    failures += expect("unknown policy", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE,
+                       "field 'truncation.policy' is 'cut_response', expected one of the policies this library applies "
+                       "(prompt_tail_response_head_tail, keep_response_cut_prompt_start)");
+    dir = fresh("policy-divisor");
+    set_truncation(dir / "manifest.json", "\"truncation\": {\"policy\": \"keep_response_cut_prompt_start\", \"prompt_min_divisor\": 3}");
+    failures += expect("other divisor", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE,
+                       "field 'truncation.prompt_min_divisor' must be 4");
+    std::string long_prompt, long_response;
+    for (int i = 0; i < 700; ++i) { long_prompt += "why "; long_response += "one "; }
+    long_response += "zebra";
+    auto encode = [&](const char *name, const std::string &field, std::vector<int64_t> &ids, int64_t *zebra) {
+        fs::path copy = fresh(name);
+        set_truncation(copy / "manifest.json", field);
+        routerm_engine *engine = nullptr;
+        std::string what = std::string(name) + ": load, encode_pair, tokenize";
+        int bad = expect(what.c_str(), routerm_engine_create(copy.c_str(), nullptr, &engine), ROUTERM_OK, nullptr);
+        size_t count = 0, n = 0;
+        ids.assign(4096, -1);
+        if (engine) {
+            bad += expect(what.c_str(), routerm_encode_pair(engine, long_prompt.c_str(), long_response.c_str(), ids.data(),
+                                                            nullptr, ids.size(), &count), ROUTERM_OK, nullptr);
+            ids.resize(count);
+            bad += expect(what.c_str(), routerm_tokenize(engine, "zebra", zebra, 1, &n), ROUTERM_OK, nullptr) + (n != 1);
+        }
+        routerm_engine_destroy(engine);
+        return bad;
+    };
+    std::vector<int64_t> head_tail, keep_head, no_field;
+    int64_t zebra = -1;
+    failures += encode("policy-head-tail", policy_field("prompt_tail_response_head_tail"), head_tail, &zebra);
+    failures += encode("policy-keep-head", policy_field("keep_response_cut_prompt_start"), keep_head, &zebra);
+    failures += encode("policy-absent", "", no_field, &zebra);
+    auto has_zebra = [&](const std::vector<int64_t> &ids) { return std::find(ids.begin(), ids.end(), zebra) != ids.end(); };
+    bool ok = head_tail.size() == keep_head.size() && has_zebra(head_tail) && !has_zebra(keep_head) && no_field == keep_head;
+    std::printf("%s policy encodings: %zu ids each; the response's end kept by head+tail: %s, by keep-head: %s; "
+                "no field = keep-head: %s\n", ok ? "ok  " : "FAIL", head_tail.size(), has_zebra(head_tail) ? "yes" : "no",
+                has_zebra(keep_head) ? "yes" : "no", no_field == keep_head ? "yes" : "no");
+    failures += !ok;
+
     fs::remove_all(scratch);
     return failures ? 1 : 0;
 }
