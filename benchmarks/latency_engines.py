@@ -1,8 +1,10 @@
 """The engines ``benchmarks/latency.py`` compares, and the worker process each one runs in.
 
 Every engine answers one call: ``score(prompts, responses) -> rewards`` (float32 [rows]), text in,
-rewards out, tokenization included. Every one encodes with ``models.text`` (the truncation policy
-the manifest names), so all engines score the same tokens and their accuracies are comparable.
+rewards out, tokenization included. Every one encodes with ``models.text`` under the truncation
+policy the bundle's manifest names (the checkpoint card's, for the engines that load a checkpoint:
+export copies it into the manifest), so all engines score the same tokens and their accuracies
+are comparable.
 
 ==========================  ==================================================================
 routerm-ort-fp32/-optimized/-int8/-merged   ``runtime.RewardEngine`` on a bundle (ONNX Runtime)
@@ -39,7 +41,7 @@ import torch
 import transformers  # noqa: F401
 
 from models.checkpoint import load_checkpoint
-from models.text import collate, encode_pairs, encode_prompts
+from models.text import KEEP_HEAD, check_policy, collate, encode_pairs, encode_prompts
 from runtime import RewardEngine, load_manifest
 
 try:  # optional: only optimum-ort needs it
@@ -65,12 +67,13 @@ class RoutermScorer:
 class _Routed:
     """Text -> padded batches, and router-then-group-by-domain for RODOS/ARLISS-style engines."""
 
-    def __init__(self, tokenizer, max_length: int, router_max_length: int, domains: tuple[str, ...]):
+    def __init__(self, tokenizer, max_length: int, router_max_length: int, domains: tuple[str, ...], truncation: str):
         self.tokenizer, self.max_length, self.router_max_length = tokenizer, max_length, router_max_length
-        self.domains, self.pad_id = domains, int(tokenizer.pad_token_id)
+        self.domains, self.pad_id, self.truncation = domains, int(tokenizer.pad_token_id), check_policy(truncation)
 
     def pair_batch(self, prompts, responses) -> dict:
-        return collate(encode_pairs(self.tokenizer, prompts, responses, self.max_length), self.pad_id)
+        encoded = encode_pairs(self.tokenizer, prompts, responses, self.max_length, policy=self.truncation)
+        return collate(encoded, self.pad_id)
 
     def routed(self, prompts, responses, router_logits, rewards_for) -> np.ndarray:
         """router_logits(batch) -> [U, n]; rewards_for(domain, batch) -> [rows]."""
@@ -92,7 +95,8 @@ class HfEagerScorer(_Routed):
         if ckpt.method == "arliss":
             raise ValueError("hf-eager does not apply to ARLISS (its adapters run through PEFT: peft-eager)")
         super().__init__(ckpt.tokenizer, ckpt.card.max_length,
-                         int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length)), ckpt.domains)
+                         int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length)), ckpt.domains,
+                         ckpt.card.truncation)
         self.models = ckpt.models
 
     @torch.inference_mode()
@@ -109,7 +113,8 @@ class PeftEagerScorer(_Routed):
         if ckpt.method != "arliss":
             raise ValueError(f"peft-eager applies to ARLISS only, not {ckpt.method}")
         super().__init__(ckpt.tokenizer, ckpt.card.max_length,
-                         int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length)), ckpt.domains)
+                         int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length)), ckpt.domains,
+                         ckpt.card.truncation)
         self.model = ckpt.models["arliss"]      # ArlissModel: PeftModel.set_adapter per pass
 
     @torch.inference_mode()
@@ -127,7 +132,9 @@ class OptimumOrtScorer(_Routed):
             raise ValueError("optimum-ort runs plain classifier graphs; a switchable ARLISS graph takes adapter_ids")
         from transformers import AutoConfig
         from models.base import load_tokenizer
-        super().__init__(load_tokenizer(bundle), manifest.max_length, manifest.router_max_length, manifest.domains)
+        # A manifest without truncation.policy predates it: its bundle was made with KEEP_HEAD.
+        super().__init__(load_tokenizer(bundle), manifest.max_length, manifest.router_max_length, manifest.domains,
+                         manifest.truncation.get("policy", KEEP_HEAD))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

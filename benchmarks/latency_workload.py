@@ -135,11 +135,15 @@ def method_cost(ckpt: Checkpoint) -> MethodCost:
 
 
 def count_tokens(ckpt: Checkpoint, requests: list[Pair]) -> TokenCounts:
-    """Token counts under the checkpoint's truncation (the same lengths its bundle's manifest names)."""
-    tok, length = ckpt.tokenizer, ckpt.card.max_length
+    """Token counts under the checkpoint's max_length and truncation policy (export copies both into
+    its bundle's manifest, so these are the lengths every engine scores)."""
+    tok, length, policy = ckpt.tokenizer, ckpt.card.max_length, ckpt.card.truncation
     prompts = [r.prompt for r in requests]
-    chosen = [len(e.input_ids) for e in encode_pairs(tok, prompts, [r.chosen for r in requests], length)]
-    rejected = [len(e.input_ids) for e in encode_pairs(tok, prompts, [r.rejected for r in requests], length)]
+
+    def lengths(responses: list[str]) -> list[int]:
+        return [len(e.input_ids) for e in encode_pairs(tok, prompts, responses, length, policy=policy)]
+
+    chosen, rejected = lengths([r.chosen for r in requests]), lengths([r.rejected for r in requests])
     if ckpt.method in ("rodos", "arliss"):
         router_len = int(ckpt.card.extra.get("router_max_length", length))
         prompt = [len(e.input_ids) for e in encode_prompts(tok, prompts, router_len)]
