@@ -63,7 +63,8 @@ def main() -> None:
             raise SystemExit(f"{args.bundles / name}: the engine encodes with truncation policy {policy}, "
                              f"expected {args.policy}")
         encoded = encode_pairs(tok, prompts, responses, max_length, policy=policy)
-        others = [encode_pairs(tok, prompts, responses, max_length, policy=p) for p in TRUNCATION_POLICIES if p != policy]
+        others = [encode_pairs(tok, prompts, responses, max_length, policy=other)
+                  for other in TRUNCATION_POLICIES if other != policy]
         differ = sum(any(o[i].input_ids != e.input_ids for o in others) for i, e in enumerate(encoded))
         if args.policy and not differ:
             raise SystemExit(f"{args.bundles / name}: no pair is encoded differently under another truncation "
