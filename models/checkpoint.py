@@ -3,9 +3,9 @@
 ``<dir>/routerm.json`` names the method and what scoring needs (domains in order, max length,
 truncation policy, base model). Layout per method (all ordinary HF / PEFT artefacts)::
 
-    baseline  <dir>/                       AutoModelForSequenceClassification, num_labels=1
-    more      <dir>/                       MoreForSequenceClassification (model_type routerm_more)
-    rodos     <dir>/router/                AutoModelForSequenceClassification, num_labels=n
+    baseline  <dir>/                       RewardModel (models.reward, model_type routerm_reward), num_labels=1
+    more      <dir>/                       RewardModel with MoE layers
+    rodos     <dir>/router/                RewardModel, num_labels=n
               <dir>/rewards/<domain>/      one scalar reward model per domain
     arliss    <dir>/                       see models.arliss (adapters/, heads.safetensors)
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from . import more as _more  # noqa: F401  (registers MoRE with the Auto classes)
+from . import reward as _reward  # noqa: F401  (registers RewardModel with the Auto classes)
 from .arliss import ArlissModel
 from .base import load_tokenizer
-from .text import TRUNCATION_POLICY
+from .text import KEEP_HEAD, TRUNCATION_POLICY, check_policy
 
 METHODS = ("baseline", "more", "rodos", "arliss")
 CARD = "routerm.json"
@@ -54,7 +54,11 @@ class CheckpointCard:
         if raw["method"] not in METHODS:
             raise ValueError(f"{file}: field 'method' is '{raw['method']}', expected one of {METHODS}")
         core = {k: raw.pop(k) for k in ("method", "domains", "max_length", "base_model")}
-        truncation = raw.pop("truncation", TRUNCATION_POLICY)
+        truncation = raw.pop("truncation", KEEP_HEAD)  # cards written before the field existed
+        try:
+            check_policy(truncation)
+        except ValueError as exc:
+            raise ValueError(f"{file}: field 'truncation': {exc}") from None
         return cls(core["method"], tuple(core["domains"]), int(core["max_length"]), core["base_model"], truncation, raw)
 
 

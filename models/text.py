@@ -1,13 +1,16 @@
 """Turning (prompt, response) text into model inputs, the same way everywhere.
 
-Truncation policy ``keep_response_cut_prompt_start`` (the one the manifest names and the C
-library mirrors): with ``budget = max_length - special tokens``,
+Truncation policies (the manifest names one, the C library mirrors both). With
+``budget = max_length - special tokens``, nothing is cut when ``len(prompt) + len(response) <=
+budget``; otherwise the prompt keeps ``min(len(prompt), budget // 4)`` tokens *at least*, the
+response gets ``rb = budget - that`` tokens, and the prompt fills any room the response leaves with
+its *last* tokens (its start is cut: the latest turn of a dialogue is what the response answers).
+The policies differ in which ``rb`` response tokens they keep:
 
-* nothing is cut when ``len(prompt) + len(response) <= budget``;
-* otherwise the prompt keeps ``min(len(prompt), budget // 4)`` tokens *at least*, the response
-  keeps what is left of the budget from its start (``response[:budget - kept_prompt]``), and the
-  prompt fills any room left with its *last* tokens (its start is cut: the latest turn of a
-  dialogue is what the response answers).
+* ``prompt_tail_response_head_tail`` (default since the recipe of issue 10): the response's first
+  ``rb - rb // 2`` and last ``rb // 2`` tokens, its middle cut. The end of a response is often
+  what decides the label (a math solution's final answer, a closing refusal), so it is kept.
+* ``keep_response_cut_prompt_start`` (bundles made before it): ``response[:rb]``, its end cut.
 
 The pair is then joined by the tokenizer's own ``build_inputs_with_special_tokens`` (``[CLS] p
 [SEP] r [SEP]`` for BERT, ``<s> p r`` for Llama, plain concatenation for GPT-2), with segment ids
@@ -19,7 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
-TRUNCATION_POLICY = "keep_response_cut_prompt_start"
+HEAD_TAIL = "prompt_tail_response_head_tail"
+KEEP_HEAD = "keep_response_cut_prompt_start"
+TRUNCATION_POLICY = HEAD_TAIL             # what new checkpoints and bundles use
+TRUNCATION_POLICIES = (HEAD_TAIL, KEEP_HEAD)
 PROMPT_MIN_DIVISOR = 4
 
 
@@ -42,14 +48,28 @@ def clean_text(text: str, name: str) -> str:
     return text
 
 
-def truncate_pair(prompt: list[int], response: list[int], budget: int) -> tuple[list[int], list[int]]:
-    """Apply the truncation policy to token lists (see module docstring)."""
+def check_policy(policy: str) -> str:
+    if policy not in TRUNCATION_POLICIES:
+        raise ValueError(f"unknown truncation policy '{policy}'; known: {list(TRUNCATION_POLICIES)}")
+    return policy
+
+
+def truncate_pair(prompt: list[int], response: list[int], budget: int,
+                  policy: str = TRUNCATION_POLICY) -> tuple[list[int], list[int]]:
+    """Apply a truncation policy to token lists (see module docstring)."""
+    check_policy(policy)
     if budget <= 0:
         raise ValueError(f"max_length leaves no room for text (budget {budget})")
     if len(prompt) + len(response) <= budget:
         return prompt, response
     keep_prompt_min = min(len(prompt), budget // PROMPT_MIN_DIVISOR)
-    response = response[: budget - keep_prompt_min]
+    room = budget - keep_prompt_min
+    if len(response) > room:
+        if policy == HEAD_TAIL:
+            tail = room // 2
+            response = response[: room - tail] + response[len(response) - tail:]
+        else:
+            response = response[:room]
     keep_prompt = budget - len(response)
     return (prompt[len(prompt) - keep_prompt:] if keep_prompt else []), response
 
@@ -58,12 +78,14 @@ def num_special_tokens(tokenizer) -> int:
     return len(tokenizer.build_inputs_with_special_tokens([], []))
 
 
-def encode_pairs(tokenizer, prompts: list[str], responses: list[str], max_length: int) -> list[Encoded]:
-    """Encode pairs under the truncation policy; returns unpadded ids per pair."""
+def encode_pairs(tokenizer, prompts: list[str], responses: list[str], max_length: int,
+                 policy: str = TRUNCATION_POLICY) -> list[Encoded]:
+    """Encode pairs under a truncation policy; returns unpadded ids per pair."""
+    check_policy(policy)
     p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     r_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
     budget = max_length - num_special_tokens(tokenizer)
-    return [_join(tokenizer, *truncate_pair(p, r, budget)) for p, r in zip(p_ids, r_ids)]
+    return [_join(tokenizer, *truncate_pair(p, r, budget, policy)) for p, r in zip(p_ids, r_ids)]
 
 
 def _join(tokenizer, prompt: list[int], response: list[int] | None = None) -> Encoded:

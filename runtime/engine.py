@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from models.base import load_tokenizer
-from models.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICY, clean_text, collate, encode_pairs, encode_prompts
+from models.text import KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, collate, encode_pairs, encode_prompts
 
 from .backends import BACKENDS
 from .batching import BatchLimits, check_domains, check_texts, plan_batches
@@ -50,12 +50,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(-1, keepdims=True)).astype(np.float32)
 
 
-def _check_truncation(manifest: Manifest) -> None:
-    policy = manifest.truncation.get("policy", TRUNCATION_POLICY)
+def _check_truncation(manifest: Manifest) -> str:
+    """The bundle's truncation policy (bundles without one predate the field: the old policy)."""
+    policy = manifest.truncation.get("policy", KEEP_HEAD)
     divisor = manifest.truncation.get("prompt_min_divisor", PROMPT_MIN_DIVISOR)
-    if policy != TRUNCATION_POLICY or divisor != PROMPT_MIN_DIVISOR:
-        raise BundleError(f"{manifest.path / MANIFEST}: truncation {manifest.truncation} is not the one this runtime "
-                          f"applies ({TRUNCATION_POLICY}, prompt_min_divisor {PROMPT_MIN_DIVISOR})")
+    if policy not in TRUNCATION_POLICIES or divisor != PROMPT_MIN_DIVISOR:
+        raise BundleError(f"{manifest.path / MANIFEST}: truncation {manifest.truncation} is not one this runtime "
+                          f"applies ({', '.join(TRUNCATION_POLICIES)}; prompt_min_divisor {PROMPT_MIN_DIVISOR})")
+    return policy
 
 
 def _load_tokenizer(manifest: Manifest):
@@ -85,6 +87,7 @@ class RewardEngine:
         self.tokenizer = tokenizer
         self.limits = limits
         self.pad_id = int(tokenizer.pad_token_id)
+        self.truncation = _check_truncation(manifest)
         # HF fast tokenizers may raise "Already borrowed" when one instance encodes in two threads.
         self._tokenizer_lock = threading.Lock()
 
@@ -104,7 +107,7 @@ class RewardEngine:
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
         limits = BatchLimits(max_tokens, batch_size)
         manifest = load_manifest(path, verify=True)
-        _check_truncation(manifest)
+        _check_truncation(manifest)  # before any session is made: a bad policy fails fast
         tokenizer = _load_tokenizer(manifest)
         extra = {"checkpoint": checkpoint} if backend == "torch" else {}
         runner = BACKENDS[backend](manifest, providers=providers, threads=threads, allow_fallback=allow_fallback, **extra)
@@ -192,7 +195,7 @@ class RewardEngine:
 
     def _rewards(self, prompts: list[str], responses: list[str], ids: list[int] | None) -> np.ndarray:
         with self._tokenizer_lock:
-            encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length)
+            encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length, self.truncation)
         rows = list(range(len(prompts)))
         graphs = self.manifest.graphs
         if "reward" in graphs:
