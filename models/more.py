@@ -11,7 +11,9 @@ act -> output.dense; decoders: the whole ``mlp``). Training adds the Switch-Tran
 balancing loss ``E * sum_e f_e * P_e`` (f_e: share of routed slots going to e, P_e: mean router
 probability of e), weighted by ``router_aux_loss_coef``.
 
-Execution: eager runs sparse (each expert sees only its tokens). Under ONNX export the layer runs
+Execution: eager runs sparse (each expert sees only its tokens; padding tokens, named by
+``token_mask`` that :class:`models.reward.RewardModel` sets per call, are neither routed nor counted
+in the balance loss, and their outputs are 0). Under ONNX export the layer runs
 dense-masked: every expert runs on every token and a [T, E] weight matrix that is zero outside the
 top-k combines them, which is the same top-k function (exact, not an approximation) at E/k times
 the FFN compute of those layers.
@@ -22,8 +24,6 @@ import copy
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base import decoder_layers
 
@@ -53,6 +53,7 @@ class MoeFeedForward(nn.Module):
         nn.init.normal_(self.router.weight, std=0.02)
         self.experts = nn.ModuleList(experts)
         self.aux_loss: torch.Tensor | None = None
+        self.token_mask: torch.Tensor | None = None                   # [T] bool, set by the model per call
         self.last_expert_ids: torch.Tensor | None = None
         self.last_weights: torch.Tensor | None = None
 
@@ -66,21 +67,36 @@ class MoeFeedForward(nn.Module):
         logits = self.router(flat)                                     # [T, E]
         if _exporting():
             return self._dense_masked(flat, logits).reshape(shape)
-        weights, ids = _gating(logits, self.top_k)                     # [T, k] fp32, [T, k] int32
+        real = self._real_rows(flat.shape[0], x.device)               # [R] token rows that are not padding
+        if real is not None:
+            logits = logits[real]
+        weights, ids = _gating(logits, self.top_k)                     # [R, k] fp32, [R, k] int32
         self.last_expert_ids, self.last_weights = ids, weights
         if self.training:
-            probs = logits.float().softmax(-1)                         # [T, E]
+            probs = logits.float().softmax(-1)                         # [R, E]
             counts = torch.zeros_like(probs[0]).index_add_(
                 0, ids.reshape(-1).long(), torch.ones(ids.numel(), device=x.device))
             frac = counts / ids.numel()                                # f_e, sums to 1
             self.aux_loss = self.num_experts * (frac * probs.mean(0)).sum()
-        out = torch.zeros_like(flat)
+        source = flat[real] if real is not None else flat
+        out = torch.zeros_like(source)
         for e, expert in enumerate(self.experts):
             rows, slot = (ids == e).nonzero(as_tuple=True)             # tokens routed to e
             if rows.numel():
-                w = weights[rows, slot].unsqueeze(-1).to(flat.dtype)   # [n_e, 1]
-                out.index_add_(0, rows, expert(flat[rows]) * w)
+                w = weights[rows, slot].unsqueeze(-1).to(out.dtype)    # [n_e, 1]
+                out.index_add_(0, rows, (expert(source[rows]) * w).to(out.dtype))
+        if real is not None:                                           # padding rows stay 0 (never read)
+            out = torch.zeros_like(flat).index_copy_(0, real, out)
         return out.reshape(shape)
+
+    def _real_rows(self, num_tokens: int, device) -> torch.Tensor | None:
+        """Indices of the non-padding tokens (``token_mask``), or None when every token is real."""
+        mask = self.token_mask
+        if mask is None or bool(mask.all()):
+            return None
+        if mask.numel() != num_tokens:
+            raise ValueError(f"MoE token_mask has {mask.numel()} entries for {num_tokens} tokens")
+        return mask.to(device).nonzero().squeeze(-1)
 
     def _dense_masked(self, flat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         probs = logits.float().softmax(-1)                             # [T, E]
@@ -91,34 +107,15 @@ class MoeFeedForward(nn.Module):
         return (outs * dense_w.unsqueeze(-1).to(outs.dtype)).sum(1)
 
 
-class MoreConfig(PretrainedConfig):
-    """Config of a MoRE reward model: the base model's config plus the MoE settings."""
-
-    model_type = "routerm_more"
-
-    def __init__(self, base_config: dict | None = None, num_experts: int = 5, top_k: int = 2,
-                 moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01, **kwargs):
-        super().__init__(**kwargs)
-        self.base_config = base_config or {}
-        self.num_experts = num_experts
-        self.top_k = top_k
-        self.moe_layers = list(moe_layers) if moe_layers is not None else []
-        self.router_aux_loss_coef = router_aux_loss_coef
-        if self.base_config:
-            self.hidden_size = self.base_config.get("hidden_size")
-            self.num_hidden_layers = self.base_config.get("num_hidden_layers")
-
-    def base(self) -> PretrainedConfig:
-        cfg = dict(self.base_config)
-        return AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-
-
 def _bert_style(layer: nn.Module) -> bool:
     return hasattr(layer, "intermediate") and hasattr(layer, "output") and hasattr(layer.output, "dense")
 
 
-def convert_to_moe(model: nn.Module, config: MoreConfig) -> nn.Module:
-    """Replace the FFN of ``config.moe_layers`` in ``model`` by upcycled MoE blocks, in place."""
+def convert_to_moe(model: nn.Module, config) -> nn.Module:
+    """Replace the FFN of ``config.moe_layers`` in ``model`` by upcycled MoE blocks, in place.
+
+    ``config``: a :class:`models.reward.RewardConfig` (``base()``, ``moe_layers``, ``num_experts``, ``top_k``).
+    """
     base = config.base()
     layers = decoder_layers(model, base.num_hidden_layers)
     for index in config.moe_layers:
@@ -142,46 +139,19 @@ def moe_blocks(model: nn.Module) -> list[MoeFeedForward]:
     return [m for m in model.modules() if isinstance(m, MoeFeedForward)]
 
 
-class MoreForSequenceClassification(PreTrainedModel):
-    """A base sequence classifier (scalar head) whose chosen FFNs are MoE blocks."""
+@torch.no_grad()
+def perturb_experts(model: nn.Module, scale: float, seed: int = 0) -> None:
+    """Multiply every expert weight by ``1 + scale * N(0, 1)`` (independent per expert and entry).
 
-    config_class = MoreConfig
-    base_model_prefix = "routerm_more"
-    _supports_sdpa = True
-
-    def __init__(self, config: MoreConfig):
-        super().__init__(config)
-        base = config.base()
-        base.num_labels = config.num_labels
-        self.model = convert_to_moe(AutoModelForSequenceClassification.from_config(base), config)
-        self.post_init()
-
-    def _init_weights(self, module):  # the inner model initializes itself; routers in MoeFeedForward
-        pass
-
-    @classmethod
-    def upcycle(cls, base_path: str, pad_token_id: int, num_experts: int, top_k: int = 2,
-                moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01) -> "MoreForSequenceClassification":
-        """Build MoRE from a pretrained checkpoint, every expert a copy of the pretrained FFN."""
-        inner = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, pad_token_id=pad_token_id)
-        n_layers = inner.config.num_hidden_layers
-        layers = list(moe_layers) if moe_layers is not None else list(range(n_layers // 2, n_layers))
-        config = MoreConfig(base_config=inner.config.to_dict(), num_experts=num_experts, top_k=top_k,
-                            moe_layers=layers, router_aux_loss_coef=router_aux_loss_coef,
-                            num_labels=1, pad_token_id=pad_token_id)
-        model = cls(config)
-        model.model = convert_to_moe(inner, config)
-        return model
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs):
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
-        result = SequenceClassifierOutput(logits=out.logits)
-        if self.training:
-            aux = [b.aux_loss for b in moe_blocks(self) if b.aux_loss is not None]
-            result["aux_loss"] = self.config.router_aux_loss_coef * torch.stack(aux).sum() if aux else None
-        return result
-
-
-AutoConfig.register(MoreConfig.model_type, MoreConfig)
-AutoModelForSequenceClassification.register(MoreConfig, MoreForSequenceClassification)
+    Upcycled experts start as exact copies, and with renormalized top-k weights a layer of equal
+    experts computes the same output whatever the router picks, so the router gets no gradient
+    from the reward loss and the experts receive the same updates. Small multiplicative noise
+    (``scale`` 0.01-0.1 keeps the pretrained function almost unchanged) breaks the symmetry.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    for block in moe_blocks(model):
+        for expert in block.experts:
+            for param in expert.parameters():
+                if param.dim() > 1:
+                    noise = torch.randn(param.shape, generator=gen, dtype=torch.float32)
+                    param.mul_(1 + scale * noise.to(param.dtype))

@@ -73,6 +73,7 @@ class SwitchableArliss(nn.Module):
                     self.layers.append(stacked)
         if not self.layers:
             raise ValueError("the ARLISS backbone holds no LoRA layers to stack")
+        self.pooling = arliss.config.pooling
         self.router_head = copy.deepcopy(arliss.router_head)
         self.reward_heads = copy.deepcopy(arliss.reward_heads)
         self.eval()
@@ -82,9 +83,15 @@ class SwitchableArliss(nn.Module):
         base = layer.get_base_layer()
         if not isinstance(base, nn.Linear):
             raise ValueError(f"stacked LoRA needs nn.Linear layers, got {type(base).__name__}")
-        a = torch.stack([layer.lora_A[n].weight.detach().t() for n in names])   # [N, D, R]
-        b = torch.stack([layer.lora_B[n].weight.detach().t() for n in names])   # [N, R, O]
-        s = torch.tensor([float(layer.scaling[n]) for n in names])
+        # An adapter that does not cover this layer (reward adapters on the top layers only) is zeros.
+        rank = {tuple(layer.lora_A[n].weight.shape) for n in layer.lora_A}
+        if len(rank) != 1:
+            raise ValueError(f"stacked LoRA needs one rank per layer, got A shapes {sorted(rank)}")
+        r = next(iter(rank))[0]
+        zero_a, zero_b = torch.zeros(base.in_features, r), torch.zeros(r, base.out_features)
+        a = torch.stack([layer.lora_A[n].weight.detach().t() if n in layer.lora_A else zero_a for n in names])  # [N, D, R]
+        b = torch.stack([layer.lora_B[n].weight.detach().t() if n in layer.lora_B else zero_b for n in names])  # [N, R, O]
+        s = torch.tensor([float(layer.scaling[n]) if n in layer.scaling else 0.0 for n in names])
         return StackedLoraLinear(base, a.contiguous(), b.contiguous(), s)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, adapter_ids=None):
@@ -93,7 +100,8 @@ class SwitchableArliss(nn.Module):
         for layer in self.layers:
             layer.adapter_ids = adapter_ids
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        pooled = pool(self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra), attention_mask)
+        pooled = pool(self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra), attention_mask,
+                      self.pooling)
         head = adapter_ids.clamp(max=len(self.domains) - 1)          # router rows: any valid row
         rewards = (pooled * self.reward_heads.weight[head]).sum(-1) + self.reward_heads.bias[head]
         return rewards, self.router_head(pooled)

@@ -57,7 +57,7 @@ def synthetic_splits(domains=TINY_DOMAINS, n_train: int = 48, n_test: int = 24, 
 def tiny_config(root: Path, base: Path, **changes) -> TrainConfig:
     cfg = TrainConfig(base_model=str(base), domains=TINY_DOMAINS, max_length=32, router_max_length=16,
                       train_pairs_per_domain=None, router_examples_per_domain=None, epochs=3, batch_size=8,
-                      lr=2e-3, lora_lr=1e-2, router_lr=2e-3, lora_r=4, lora_alpha=8, out_dir=str(Path(root) / "ckpt"))
+                      lr=2e-3, lora_lr=1e-2, router_lr=2e-3, lora_r=4, lora_alpha=8, train_layers=1, out_dir=str(Path(root) / "ckpt"))
     return cfg.with_(**changes)
 
 

@@ -1,0 +1,130 @@
+"""One reward-model class for the baseline, MoRE and RODOS: backbone -> pooling -> linear head.
+
+``RewardModel`` wraps any Hugging Face base model (``AutoModel``: BERT-style encoders, Llama-style
+decoders) and reads it the way the base model was trained to be read::
+
+    hidden = backbone(input_ids, attention_mask[, token_type_ids]).last_hidden_state   # [B, S, H]
+    pooled = pool(hidden, attention_mask, config.pooling)                             # [B, H]
+    logits = score(pooled)                                                            # [B, num_labels]
+
+``pooling`` is ``"mean"`` (masked mean over real tokens: what sentence encoders such as
+all-MiniLM-L6-v2 are trained for) or ``"last"`` (the last real token: decoders); see
+:func:`models.base.pool`. ``num_labels`` is 1 for a scalar reward, n for a domain router.
+
+MoRE is the same model with ``moe_layers`` set: those layers' FFNs become top-k mixtures of
+upcycled experts (:mod:`models.more`). Padding tokens are neither routed nor counted in the
+load-balancing loss: the model hands each MoE block the attention mask before the backbone runs.
+
+The model_type ``routerm_reward`` is registered with the transformers Auto classes, so
+``AutoModelForSequenceClassification.from_pretrained(checkpoint)`` loads it without remote code.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .base import check_model_dir, default_pooling, pool
+from .more import convert_to_moe, moe_blocks, perturb_experts
+
+
+class RewardConfig(PretrainedConfig):
+    """The base model's config plus pooling, head size and the (optional) MoE settings."""
+
+    model_type = "routerm_reward"
+
+    def __init__(self, base_config: dict | None = None, pooling: str = "mean", num_experts: int = 0, top_k: int = 2,
+                 moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
+        self.base_config = base_config or {}
+        self.pooling = pooling
+        self.num_experts = num_experts
+        self.top_k = top_k
+        self.moe_layers = list(moe_layers) if moe_layers is not None else []
+        self.router_aux_loss_coef = router_aux_loss_coef
+        if self.base_config:
+            self.hidden_size = self.base_config.get("hidden_size")
+            self.num_hidden_layers = self.base_config.get("num_hidden_layers")
+            self.vocab_size = self.base_config.get("vocab_size")
+
+    def base(self) -> PretrainedConfig:
+        cfg = dict(self.base_config)
+        return AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+
+
+def _drop_pooler(backbone: nn.Module) -> nn.Module:
+    """BERT's [CLS] pooler is never read (and all-MiniLM's was never trained): remove it."""
+    if getattr(backbone, "pooler", None) is not None:
+        backbone.pooler = None
+    return backbone
+
+
+class RewardModel(PreTrainedModel):
+    """``forward(input_ids, attention_mask, token_type_ids=None) -> logits [B, num_labels]`` (+ ``aux_loss`` in training)."""
+
+    config_class = RewardConfig
+    base_model_prefix = "routerm_reward"
+    _supports_sdpa = True
+
+    def __init__(self, config: RewardConfig, backbone: nn.Module | None = None):
+        super().__init__(config)
+        self.backbone = _drop_pooler(backbone if backbone is not None else AutoModel.from_config(config.base()))
+        if config.moe_layers:
+            convert_to_moe(self.backbone, config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels)
+        nn.init.normal_(self.score.weight, std=0.02)
+        nn.init.zeros_(self.score.bias)
+
+    def _init_weights(self, module):  # the backbone comes initialized or loaded; the head is set above
+        pass
+
+    @classmethod
+    def from_base(cls, base_path: str, num_labels: int, pad_token_id: int, *, num_experts: int = 0, top_k: int = 2,
+                  moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01,
+                  expert_noise: float = 0.0, seed: int = 0) -> "RewardModel":
+        """A new reward model (or router, ``num_labels`` = n) on a pretrained base checkpoint.
+
+        With ``num_experts`` > 0 it is MoRE: ``moe_layers`` (default: the upper half) get experts
+        upcycled from the pretrained FFN, each perturbed by ``expert_noise`` (see
+        :func:`models.more.perturb_experts`) so that they can diverge.
+        """
+        backbone = AutoModel.from_pretrained(str(check_model_dir(base_path)))
+        base = backbone.config
+        n_layers = base.num_hidden_layers
+        if num_experts:
+            moe_layers = list(moe_layers) if moe_layers is not None else list(range(n_layers // 2, n_layers))
+        else:
+            moe_layers = []
+        config = RewardConfig(base_config=base.to_dict(), pooling=default_pooling(base), num_experts=num_experts,
+                              top_k=top_k, moe_layers=moe_layers, router_aux_loss_coef=router_aux_loss_coef,
+                              num_labels=num_labels, pad_token_id=pad_token_id)
+        model = cls(config, backbone)
+        if moe_layers and expert_noise:
+            perturb_experts(model, expert_noise, seed)
+        return model
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        blocks = moe_blocks(self)
+        for block in blocks:
+            block.token_mask = attention_mask.reshape(-1).bool()
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        try:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        finally:
+            for block in blocks:
+                block.token_mask = None
+        logits = self.score(pool(hidden, attention_mask, self.config.pooling))
+        result = SequenceClassifierOutput(logits=logits)
+        if self.training and blocks:
+            aux = [b.aux_loss for b in blocks if b.aux_loss is not None]
+            result["aux_loss"] = self.config.router_aux_loss_coef * torch.stack(aux).sum() if aux else None
+        return result
+
+
+AutoConfig.register(RewardConfig.model_type, RewardConfig)
+AutoModelForSequenceClassification.register(RewardConfig, RewardModel)
