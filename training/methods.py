@@ -1,57 +1,107 @@
-"""The four methods' training recipes; each writes a checkpoint (see models.checkpoint) and returns stats."""
+"""The four methods' training recipes; each writes a checkpoint (see models.checkpoint) and returns stats.
+
+Every reward model (baseline, MoRE, each RODOS domain model, each ARLISS reward adapter) trains
+the same way (training.loop): the top ``train_layers`` transformer layers and the head, on the
+domain's (or all domains') train pairs, with model choice on validation pairs. Routers (RODOS's
+classifier, ARLISS's router adapter) see the prompt alone and train every layer: they are cheap
+(``router_max_length`` tokens) and routing errors cost whole domains.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig
 
 from models.arliss import ROUTER, ArlissConfig, ArlissModel
-from models.base import default_base_model, load_classifier, load_tokenizer
+from models.base import default_base_model, default_pooling, freeze_lower_layers, load_tokenizer
 from models.checkpoint import CheckpointCard
-from models.more import MoreForSequenceClassification
-from models.text import encode_pairs, encode_prompts
+from models.reward import RewardModel
+from models.text import TRUNCATION_POLICY, encode_pairs, encode_prompts
 from training.config import TrainConfig
 from training.data import Pair, take
-from training.loop import LoopConfig, train_classifier, train_pairwise
+from training.loop import (LoopConfig, classifier_validation, pairwise_validation, train_classifier,
+                           train_pairwise)
 
 
 def _base(cfg: TrainConfig) -> str:
     return cfg.base_model or default_base_model()
 
 
-def _train_pairs(splits: dict, cfg: TrainConfig, domains: tuple[str, ...]) -> list[Pair]:
-    return [p for d in domains for p in take(splits[d]["train"], cfg.train_pairs_per_domain)]
+def _loop(cfg: TrainConfig, lr: float, weight_decay: float | None = None) -> LoopConfig:
+    return LoopConfig(lr=lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, bf16=cfg.bf16,
+                      weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
+                      eval_points=cfg.eval_points)
 
 
-def _pairwise(score_fn, params, pairs: list[Pair], tok, cfg: TrainConfig, lr: float, desc: str, wd: float = 0.01) -> dict:
+def _pairs(splits: dict, domains: tuple[str, ...], split: str, n: int | None) -> list[Pair]:
+    return [p for d in domains for p in take(splits[d][split], n)]
+
+
+def _encode(tok, pairs: list[Pair], cfg: TrainConfig):
     prompts = [p.prompt for p in pairs]
-    chosen = encode_pairs(tok, prompts, [p.chosen for p in pairs], cfg.max_length)
-    rejected = encode_pairs(tok, prompts, [p.rejected for p in pairs], cfg.max_length)
-    loop = LoopConfig(lr=lr, epochs=cfg.epochs, batch_size=cfg.batch_size, weight_decay=wd, seed=cfg.seed)
-    return train_pairwise(score_fn, params, chosen, rejected, tok.pad_token_id, loop, desc)
+    return (encode_pairs(tok, prompts, [p.chosen for p in pairs], cfg.max_length, TRUNCATION_POLICY),
+            encode_pairs(tok, prompts, [p.rejected for p in pairs], cfg.max_length, TRUNCATION_POLICY))
 
 
-def _router_data(splits: dict, cfg: TrainConfig, tok):
+def _pairwise(score_fn, named, modules, splits: dict, domains: tuple[str, ...], tok, cfg: TrainConfig, lr: float,
+              desc: str, weight_decay: float | None = None) -> dict:
+    chosen, rejected = _encode(tok, _pairs(splits, domains, "train", cfg.train_pairs_per_domain), cfg)
+    validate = None
+    if cfg.eval_points:
+        val_c, val_r = _encode(tok, _pairs(splits, domains, "validation", cfg.val_pairs_per_domain), cfg)
+        validate = pairwise_validation(lambda b: score_fn(b), val_c, val_r, tok.pad_token_id)
+    return train_pairwise(score_fn, named, modules, chosen, rejected, tok.pad_token_id,
+                          _loop(cfg, lr, weight_decay), desc, validate)
+
+
+def _router_data(splits: dict, cfg: TrainConfig, tok, split: str, per_domain: int | None):
     examples, labels = [], []
     for label, domain in enumerate(cfg.domains):
-        prompts = list(dict.fromkeys(p.prompt for p in splits[domain]["train"]))  # unique, in order
-        prompts = prompts[: cfg.router_examples_per_domain] if cfg.router_examples_per_domain else prompts
+        prompts = list(dict.fromkeys(p.prompt for p in splits[domain][split]))  # unique, in order
+        prompts = prompts[:per_domain] if per_domain else prompts
         examples += encode_prompts(tok, prompts, cfg.router_max_length)
         labels += [label] * len(prompts)
     return examples, labels
 
 
+def _router(logits_fn, named, modules, splits, cfg: TrainConfig, tok, lr: float, desc: str,
+            weight_decay: float | None = None) -> dict:
+    examples, labels = _router_data(splits, cfg, tok, "train", cfg.router_examples_per_domain)
+    validate = None
+    if cfg.eval_points:
+        val_x, val_y = _router_data(splits, cfg, tok, "validation", cfg.val_pairs_per_domain)
+        validate = classifier_validation(logits_fn, val_x, val_y, tok.pad_token_id)
+    return train_classifier(logits_fn, named, modules, examples, labels, tok.pad_token_id,
+                            _loop(cfg, lr, weight_decay), desc, validate)
+
+
 def _save_card(path: Path, method: str, cfg: TrainConfig, stats: dict) -> None:
-    CheckpointCard(method, cfg.domains, cfg.max_length, _base(cfg), extra={
+    CheckpointCard(method, cfg.domains, cfg.max_length, _base(cfg), TRUNCATION_POLICY, extra={
         "router_max_length": cfg.router_max_length, "train_config": cfg.to_dict(), "train": stats}).save(path)
 
 
 def _summary(run: dict) -> dict:
+    """Loss at the start and end, the validation checks, the chosen step and the loss curve."""
     losses = run["losses"]
     k = max(1, len(losses) // 10)
     return {"steps": run["steps"], "seconds": round(run["seconds"], 2),
-            "loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k}
+            "loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k,
+            "evals": run["evals"], "chosen_step": run["chosen_step"],
+            "losses": [round(x, 4) for x in losses]}
+
+
+def _reward_model(cfg: TrainConfig, tok, num_labels: int = 1, train_layers: int | None = None, **moe) -> RewardModel:
+    """A RewardModel on the base checkpoint with all but the top ``train_layers`` layers frozen."""
+    model = RewardModel.from_base(_base(cfg), num_labels, tok.pad_token_id, **moe)
+    layers = model.config.num_hidden_layers
+    freeze_lower_layers(model, layers, train_layers)
+    for i in getattr(model.config, "moe_layers", []):
+        if train_layers is not None and i < layers - train_layers:
+            raise ValueError(f"MoE layer {i} is frozen (train_layers={train_layers} of {layers}); "
+                             f"choose moe_layers among the top {train_layers}")
+    return model.train()
 
 
 def _save_single(model, tok, method: str, cfg: TrainConfig, run: dict) -> dict:
@@ -64,25 +114,27 @@ def _save_single(model, tok, method: str, cfg: TrainConfig, run: dict) -> dict:
     return stats
 
 
+def _score(model):
+    """``score_fn`` for the pairwise loop: rewards [B] and the MoE balance loss (None without MoE)."""
+    def score(batch):
+        out = model(**batch)
+        return out.logits.squeeze(-1), out.get("aux_loss")
+    return score
+
+
 def train_baseline(splits: dict, cfg: TrainConfig) -> dict:
     tok = load_tokenizer(_base(cfg))
-    model = load_classifier(_base(cfg), 1, tok.pad_token_id).train()
-    run = _pairwise(lambda b: (model(**b).logits.squeeze(-1), None), model.parameters(),
-                    _train_pairs(splits, cfg, cfg.domains), tok, cfg, cfg.lr, "baseline")
+    model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
+    run = _pairwise(_score(model), model.named_parameters(), [model], splits, cfg.domains, tok, cfg, cfg.lr, "baseline")
     return _save_single(model, tok, "baseline", cfg, run)
 
 
 def train_more(splits: dict, cfg: TrainConfig) -> dict:
     tok = load_tokenizer(_base(cfg))
-    model = MoreForSequenceClassification.upcycle(
-        _base(cfg), tok.pad_token_id, cfg.experts, cfg.top_k,
-        list(cfg.moe_layers) if cfg.moe_layers is not None else None, cfg.router_aux_loss_coef).train()
-
-    def score(batch):
-        out = model(**batch)
-        return out.logits.squeeze(-1), out.get("aux_loss")
-
-    run = _pairwise(score, model.parameters(), _train_pairs(splits, cfg, cfg.domains), tok, cfg, cfg.lr, "more")
+    model = _reward_model(cfg, tok, train_layers=cfg.train_layers, num_experts=cfg.experts, top_k=cfg.top_k,
+                          moe_layers=list(cfg.moe_layers) if cfg.moe_layers is not None else None,
+                          router_aux_loss_coef=cfg.router_aux_loss_coef, expert_noise=cfg.expert_noise, seed=cfg.seed)
+    run = _pairwise(_score(model), model.named_parameters(), [model], splits, cfg.domains, tok, cfg, cfg.lr, "more")
     return _save_single(model, tok, "more", cfg, run)
 
 
@@ -90,17 +142,15 @@ def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
     tok = load_tokenizer(_base(cfg))
     out = cfg.method_dir("rodos")
     runs = {}
-    router = load_classifier(_base(cfg), len(cfg.domains), tok.pad_token_id).train()
-    examples, labels = _router_data(splits, cfg, tok)
-    loop = LoopConfig(lr=cfg.router_lr, epochs=cfg.epochs, batch_size=cfg.batch_size, weight_decay=0.01, seed=cfg.seed)
-    runs["router"] = _summary(train_classifier(lambda b: router(**b).logits, router.parameters(),
-                                               examples, labels, tok.pad_token_id, loop, "rodos/router"))
+    router = _reward_model(cfg, tok, num_labels=len(cfg.domains), train_layers=None)
+    runs["router"] = _summary(_router(lambda b: router(**b).logits, router.named_parameters(), [router], splits, cfg,
+                                      tok, cfg.router_lr, "rodos/router"))
     router.save_pretrained(out / "router")
     del router
     for domain in cfg.domains:
-        model = load_classifier(_base(cfg), 1, tok.pad_token_id).train()
-        run = _pairwise(lambda b: (model(**b).logits.squeeze(-1), None), model.parameters(),
-                        _train_pairs(splits, cfg, (domain,)), tok, cfg, cfg.lr, f"rodos/{domain}")
+        model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
+        run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.domain_lr,
+                        f"rodos/{domain}")
         runs[domain] = _summary(run)
         model.save_pretrained(out / "rewards" / domain)
     tok.save_pretrained(out)
@@ -111,19 +161,22 @@ def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
 
 def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
     tok = load_tokenizer(_base(cfg))
+    base_cfg = AutoConfig.from_pretrained(_base(cfg))
+    layers = base_cfg.num_hidden_layers
+    top = None if cfg.train_layers is None or cfg.train_layers >= layers else tuple(range(layers - cfg.train_layers, layers))
     acfg = ArlissConfig(domains=cfg.domains, base_model=_base(cfg), pad_token_id=tok.pad_token_id,
-                        lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
+                        lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, pooling=default_pooling(base_cfg),
+                        lora_layers=top)
     model = ArlissModel.new(acfg).train()
     runs = {}
-    examples, labels = _router_data(splits, cfg, tok)
     # Heads share one [n, H] matrix: weight decay 0 so training one domain never shrinks another's row.
-    loop = LoopConfig(lr=cfg.lora_lr, epochs=cfg.epochs, batch_size=cfg.batch_size, weight_decay=0.0, seed=cfg.seed)
-    runs["router"] = _summary(train_classifier(model.router_logits, model.trainable_for(ROUTER),
-                                               examples, labels, tok.pad_token_id, loop, "arliss/router"))
+    named = lambda adapter: [(f"{adapter}.{i}", p) for i, p in enumerate(model.trainable_for(adapter))]
+    runs["router"] = _summary(_router(model.router_logits, named(ROUTER), [model], splits, cfg, tok, cfg.lora_lr,
+                                      "arliss/router", weight_decay=0.0))
     for domain in cfg.domains:
-        params = model.trainable_for(domain)
-        run = _pairwise(lambda b, d=domain: (model.rewards(b, d), None), params,
-                        _train_pairs(splits, cfg, (domain,)), tok, cfg, cfg.lora_lr, f"arliss/{domain}", wd=0.0)
+        params = named(domain)
+        run = _pairwise(lambda b, d=domain: (model.rewards(b, d), None), params, [model], splits, (domain,), tok, cfg,
+                        cfg.lora_lr, f"arliss/{domain}", weight_decay=0.0)
         runs[domain] = _summary(run)
     out = cfg.method_dir("arliss")
     model.save(out)
