@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
 
-from .base import check_model_dir, decoder_layers, pool as pool_hidden
+from .base import check_model_dir, decoder_layers, fp32, pool as pool_hidden
 
 ROUTER = "router"
 CONFIG_FILE = "arliss_config.json"
@@ -91,7 +91,7 @@ def pool(backbone_out, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
         if pooled is None:
             raise ValueError("pooling 'pooler' needs a backbone with a pooler (BERT)")
         return pooled
-    return pool_hidden(backbone_out.last_hidden_state, attention_mask, how)
+    return pool_hidden(backbone_out.last_hidden_state.float(), attention_mask, how)
 
 
 def _linear_names_in_layers(backbone: nn.Module, layers: tuple[int, ...], target) -> list[str]:
@@ -173,17 +173,22 @@ class ArlissModel(nn.Module):
 
     def _pooled(self, adapter: str, batch: dict) -> torch.Tensor:
         self.backbone.set_adapter(adapter)
-        return pool(self.backbone(**batch), batch["attention_mask"], self.config.pooling)
+        out = self.backbone(**batch)
+        with fp32(out.last_hidden_state):
+            return pool(out, batch["attention_mask"], self.config.pooling).float()
 
     def router_logits(self, batch: dict) -> torch.Tensor:
-        """[B, n] domain logits from the router adapter."""
-        return self.router_head(self._pooled(ROUTER, batch))
+        """[B, n] domain logits from the router adapter (head in fp32, see models.base.fp32)."""
+        pooled = self._pooled(ROUTER, batch)
+        with fp32(pooled):
+            return self.router_head(pooled.float())
 
     def rewards(self, batch: dict, domain: str) -> torch.Tensor:
         """[B] rewards from ``domain``'s adapter and head."""
         i = self.domain_index(domain)
         pooled = self._pooled(domain, batch)
-        return pooled @ self.reward_heads.weight[i] + self.reward_heads.bias[i]
+        with fp32(pooled):
+            return pooled.float() @ self.reward_heads.weight[i] + self.reward_heads.bias[i]
 
     def trainable_for(self, adapter: str) -> list[nn.Parameter]:
         """Parameters that training ``adapter`` updates (its LoRA weights and its head)."""

@@ -73,6 +73,15 @@ def pool_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def fp32(tensor: torch.Tensor):
+    """A context with autocast off on ``tensor``'s device: reward heads and pooling run in fp32.
+
+    Under bf16 autocast a scalar reward has 8 bits of mantissa, so close chosen/rejected rewards
+    tie and pairwise accuracy (``r_chosen > r_rejected``) reads low; the heads are cheap in fp32.
+    """
+    return torch.autocast(device_type=tensor.device.type, enabled=False)
+
+
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
     """``how``: 'mean' (encoders) or 'last' (decoders): [B, S, H] -> [B, H]."""
     if how == "mean":

@@ -25,7 +25,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .base import check_model_dir, default_pooling, pool
+from .base import check_model_dir, default_pooling, fp32, pool
 from .more import convert_to_moe, moe_blocks, perturb_experts
 
 
@@ -118,7 +118,8 @@ class RewardModel(PreTrainedModel):
         finally:
             for block in blocks:
                 block.token_mask = None
-        logits = self.score(pool(hidden, attention_mask, self.config.pooling))
+        with fp32(hidden):
+            logits = self.score(pool(hidden.float(), attention_mask, self.config.pooling))
         result = SequenceClassifierOutput(logits=logits)
         if self.training and blocks:
             aux = [b.aux_loss for b in blocks if b.aux_loss is not None]

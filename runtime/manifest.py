@@ -10,7 +10,9 @@ the C library and the benchmarks. Schema version 1::
       "base_model": str,
       "max_length": int,                               # tokens per (prompt, response) pair
       "router_max_length": int,                        # tokens of prompt the router sees
-      "truncation": {"policy": "keep_response_cut_prompt_start", "prompt_min_divisor": 4},
+      "truncation": {"policy": "prompt_tail_response_head_tail", "prompt_min_divisor": 4},
+                                                       # or "keep_response_cut_prompt_start" (the
+                                                       # policy of bundles without the field)
       "tokenizer": {"kind": "wordpiece" | "other", "files": [...], "pad_token_id": int,
                     "do_lower_case": bool, "uses_token_type_ids": bool},
       "precision": "fp32" | "fp16" | "int8",

@@ -2,13 +2,13 @@
 # After `make reproduce`: export every bundle from checkpoints/ (results/export.json), check the
 # served accuracy against results/accuracy.json (results/engine_accuracy.json), run the latency
 # benchmark (results/latency.*) and re-render the README's tables.
-#   STAGES="fp32 served int8 merged latency render" (default: all, in that order)
+#   STAGES="fp32 served int8 merged fp16 latency render" (default: all, in that order)
 # An export that fails its validation is reported and the pipeline goes on (the bundle is not kept).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export ORT_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-STAGES=${STAGES:-"fp32 served int8 merged latency render"}
+STAGES=${STAGES:-"fp32 served int8 merged fp16 latency render"}
 VAL=${VAL_PAIRS:-60}            # validation pairs per domain for the fp32 parity runs
 ACC_VAL=${ACC_VAL_PAIRS:-100000} # int8/fp16 accuracy bound (0.5 points): the whole validation split
 LATENCY_ARGS=${LATENCY_ARGS:-"--requests 96 --repeats 5 --warmup 1"}
@@ -20,8 +20,8 @@ for stage in $STAGES; do
     served) run $PY scripts/engine_accuracy.py bundles/baseline bundles/more bundles/rodos bundles/arliss ;;
     int8)   for m in baseline more rodos arliss; do
               run $PY export/to_onnx.py --method "$m" --precision int8 --val-pairs "$ACC_VAL"; done ;;
-    merged) run $PY export/to_onnx.py --method arliss --lora merged --val-pairs "$VAL"
-            run $PY export/to_onnx.py --method arliss --precision fp16 --val-pairs "$ACC_VAL" ;;
+    merged) run $PY export/to_onnx.py --method arliss --lora merged --val-pairs "$VAL" ;;
+    fp16)   run $PY export/to_onnx.py --method arliss --precision fp16 --val-pairs "$ACC_VAL" ;;
     latency) run $PY benchmarks/latency.py $LATENCY_ARGS ;;
     render) run $PY scripts/render_readme.py ;;
     *) echo "unknown stage '$stage'"; exit 2 ;;

@@ -97,7 +97,7 @@ def test_manifest_contents(bundles, tiny_checkpoints):
     assert {"tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"} <= set(m.files)
     assert (m.tokenizer["cls_token_id"], m.tokenizer["sep_token_id"], m.tokenizer["pad_token_id"]) == (101, 102, 0)
     assert m.max_length == 32 and m.router_max_length == 16
-    assert m.truncation == {"policy": "keep_response_cut_prompt_start", "prompt_min_divisor": 4}
+    assert m.truncation == {"policy": "prompt_tail_response_head_tail", "prompt_min_divisor": 4}
     assert Path(m.export["source_checkpoint"]) == Path(tiny_checkpoints["arliss"]).resolve()
     assert m.export["opset"] == 17 and m.export["versions"]["onnxruntime"]
     assert 0 < m.params["active"] < m.params["total"]

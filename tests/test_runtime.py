@@ -318,7 +318,7 @@ def test_changed_tokenizer_refused(tiny_bundles, tmp_path):
     (lambda m: m.update(schema_version=2), r"unknown schema_version 2 \(this runtime reads 1\)$"),
     (lambda m: m["files"].update({"../outside.onnx": "0" * 64}), r"files names '../outside.onnx', which is outside the bundle$"),
     (lambda m: m["graphs"]["reward"].update(file="/etc/passwd"), r"graphs.reward.file names '/etc/passwd', which is outside the bundle$"),
-    (lambda m: m["truncation"].update(policy="cut_response"), r"truncation .* is not the one this runtime applies"),
+    (lambda m: m["truncation"].update(policy="cut_response"), r"truncation .* is not one this runtime applies"),
 ])
 def test_bad_manifest_refused(tiny_bundles, tmp_path, change, message):
     bundle = _copy(tiny_bundles["baseline"], tmp_path)

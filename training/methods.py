@@ -51,7 +51,7 @@ def _pairwise(score_fn, named, modules, splits: dict, domains: tuple[str, ...], 
     validate = None
     if cfg.eval_points:
         val_c, val_r = _encode(tok, _pairs(splits, domains, "validation", cfg.val_pairs_per_domain), cfg)
-        validate = pairwise_validation(lambda b: score_fn(b), val_c, val_r, tok.pad_token_id)
+        validate = pairwise_validation(score_fn, val_c, val_r, tok.pad_token_id)
     return train_pairwise(score_fn, named, modules, chosen, rejected, tok.pad_token_id,
                           _loop(cfg, lr, weight_decay), desc, validate)
 
@@ -149,7 +149,7 @@ def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
     del router
     for domain in cfg.domains:
         model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
-        run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.domain_lr,
+        run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.lr,
                         f"rodos/{domain}")
         runs[domain] = _summary(run)
         model.save_pretrained(out / "rewards" / domain)
