@@ -190,9 +190,9 @@ class ArlissModel(nn.Module):
         with fp32(pooled):
             return pooled.float() @ self.reward_heads.weight[i] + self.reward_heads.bias[i]
 
-    def trainable_for(self, adapter: str) -> list[nn.Parameter]:
-        """Parameters that training ``adapter`` updates (its LoRA weights and its head)."""
+    def trainable_for(self, adapter: str) -> list[tuple[str, nn.Parameter]]:
+        """``(name, parameter)`` pairs that training ``adapter`` updates: its LoRA weights and its head."""
         self.backbone.set_adapter(adapter)  # PEFT: only the active adapter requires grad
-        params = [p for n, p in self.backbone.named_parameters() if p.requires_grad and f".{adapter}." in n]
-        head = self.router_head if adapter == ROUTER else self.reward_heads
-        return params + list(head.parameters())
+        params = [(n, p) for n, p in self.backbone.named_parameters() if p.requires_grad and f".{adapter}." in n]
+        head = "router_head" if adapter == ROUTER else "reward_heads"
+        return params + [(f"{head}.{n}", p) for n, p in getattr(self, head).named_parameters()]

@@ -120,7 +120,7 @@ def test_routed_accuracy_equals_training_evaluate(engines, checkpoints, tiny_spl
         n = len(pairs)
         assert result.domains[:n] == result.domains[n:]  # routing sees the prompt only
         accuracy = float(np.mean(result.rewards[:n] > result.rewards[n:]))
-        assert accuracy == pytest.approx(expected[d]["accuracy"], abs=1e-9), d
+        assert accuracy == pytest.approx(expected[d]["accuracy"], abs=1e-6), d  # fp32 mean vs fp64; a pair is 0.04
 
 
 def test_router_runs_once_per_distinct_prompt(engines):

@@ -20,7 +20,8 @@ class TrainConfig:
     epochs: int = 1
     batch_size: int = 16
     train_layers: int | None = 3             # only the top k transformer layers (+ head) train; None: all
-    lr: float = 1e-3                         # full fine-tuning of the trained layers (baseline, MoRE, RODOS)
+    lr: float = 2e-4                         # full fine-tuning of the trained layers (baseline, MoRE, RODOS)
+    head_lr: float = 2e-3                    # every reward/router head (a fresh linear layer learns faster)
     lora_lr: float = 3e-3                    # ARLISS adapters (router and rewards) and heads
     router_lr: float = 1e-4                  # RODOS router (full fine-tuning, every layer)
     weight_decay: float = 0.01               # matrices only (never biases, norms, embeddings)

@@ -2,7 +2,7 @@
 
 One optimisation recipe for every method (issue 10): AdamW with weight decay on matrices only
 (never on biases, norms or embeddings), transformers' linear schedule with warm-up, gradient
-clipping, bf16 autocast on the CPU (about 1.9x the fp32 step rate on AVX512-BF16 machines; the
+clipping, a 10x learning rate for the fresh heads (``head_lr``), bf16 autocast on the CPU (about 1.9x the fp32 step rate on AVX512-BF16 machines; the
 weights and the optimizer stay fp32), and model choice on a validation set: ``eval_points``
 evaluations spread over the run, and the trainable weights of the best one are restored at the end.
 """
@@ -28,6 +28,7 @@ from models.text import Encoded, collate
 @dataclass(frozen=True)
 class LoopConfig:
     lr: float
+    head_lr: float | None = None  # heads (parameters named score.*, *_head*): None = lr
     epochs: int = 1
     batch_size: int = 16
     weight_decay: float = 0.01
@@ -63,19 +64,30 @@ def no_decay(name: str) -> bool:
     return lowered.endswith("bias") or "norm" in lowered or "embed" in lowered
 
 
-def param_groups(named: list[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
+def is_head(name: str) -> bool:
+    """The fresh linear heads: RewardModel.score, ARLISS router_head / reward_heads."""
+    return name.startswith("score.") or "_head" in name
+
+
+def param_groups(named: list[tuple[str, nn.Parameter]], weight_decay: float, lr: float,
+                 head_lr: float | None = None) -> list[dict]:
+    """AdamW groups: (body | head) x (decay | no decay); heads at ``head_lr``."""
     named = [(n, p) for n, p in named if p.requires_grad]
     if not named:
         raise ValueError("nothing to train (no parameter requires grad)")
-    decay = [p for n, p in named if not no_decay(n)]
-    plain = [p for n, p in named if no_decay(n)]
-    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0})
-            if g["params"]]
+    groups = []
+    for head in (False, True):
+        for decay in (True, False):
+            params = [p for n, p in named if is_head(n) == head and no_decay(n) != decay]
+            if params:
+                groups.append({"params": params, "weight_decay": weight_decay if decay else 0.0,
+                               "lr": (head_lr or lr) if head else lr})
+    return groups
 
 
 def _run(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: list[nn.Module], lengths,
          cfg: LoopConfig, desc: str, validate: Callable[[], dict] | None) -> dict:
-    groups = param_groups(list(named_params), cfg.weight_decay)
+    groups = param_groups(list(named_params), cfg.weight_decay, cfg.lr, cfg.head_lr)
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     plan = [b for epoch in range(cfg.epochs) for b in length_batches(lengths, cfg.batch_size, cfg.seed + epoch)]
@@ -105,6 +117,8 @@ def _run(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: li
                 result = {"step": step, **validate()}
             set_mode(True)
             evals.append(result)
+            tqdm.write(f"{desc}: step {step}/{len(plan)} validation loss {result['loss']:.4f} "
+                       f"accuracy {result['accuracy']:.3f}")
             if best is None or (result["accuracy"], -result["loss"]) > (best[0]["accuracy"], -best[0]["loss"]):
                 best = (result, [p.detach().clone() for p in params])
     chosen_step = len(plan)

@@ -30,7 +30,7 @@ def _base(cfg: TrainConfig) -> str:
 
 
 def _loop(cfg: TrainConfig, lr: float, weight_decay: float | None = None) -> LoopConfig:
-    return LoopConfig(lr=lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, bf16=cfg.bf16,
+    return LoopConfig(lr=lr, head_lr=cfg.head_lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, bf16=cfg.bf16,
                       weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
                       eval_points=cfg.eval_points)
 
@@ -170,7 +170,7 @@ def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
     model = ArlissModel.new(acfg).train()
     runs = {}
     # Heads share one [n, H] matrix: weight decay 0 so training one domain never shrinks another's row.
-    named = lambda adapter: [(f"{adapter}.{i}", p) for i, p in enumerate(model.trainable_for(adapter))]
+    named = model.trainable_for
     runs["router"] = _summary(_router(model.router_logits, named(ROUTER), [model], splits, cfg, tok, cfg.lora_lr,
                                       "arliss/router", weight_decay=0.0))
     for domain in cfg.domains:
