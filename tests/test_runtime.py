@@ -222,17 +222,19 @@ def test_empty_strings_are_scored(engines, checkpoints):
     np.testing.assert_allclose(result.rewards, torch_rewards(checkpoints["baseline"], ["", "x"], ["", ""]), **TOL)
 
 
-def test_over_long_keeps_response_and_cuts_prompt_start(engines):
-    # max_length 32 -> 30 text tokens: the prompt keeps its last 30 // 4 = 7, the response the first 23
+def test_over_long_keeps_response_head_and_tail_and_cuts_prompt_start(engines):
+    # max_length 32 -> 30 text tokens: the prompt keeps its last 30 // 4 = 7, the response its first
+    # 12 and last 11 tokens (policy prompt_tail_response_head_tail, models.text)
     engine = engines("baseline")
     tail = " tail words here" * 3                      # 9 tokens, more than the prompt keeps
     long_a, long_b = "alpha " * 100 + tail, "beta " * 100 + tail
-    answer = "correct clear helpful answer " * 20
-    r = engine.score([long_a, long_b, long_a, long_a],
-                     [answer + "end", answer + "finish", answer, "wrong " + answer]).rewards
-    assert r[0] == r[1]                                # prompt starts and response ends are cut
-    assert r[0] == r[2]
+    head, end = "correct clear helpful answer " * 5, " the final result is four" * 3   # 20 and 15 tokens
+    r = engine.score([long_a, long_b, long_a, long_a, long_a],
+                     [head + "alpha " * 30 + end, head + "beta " * 30 + end, head + "gamma " * 40 + end,
+                      "wrong " + head + "alpha " * 30 + end, head + "alpha " * 30 + end.replace("four", "five")]).rewards
+    assert r[0] == r[1] == r[2]                        # prompt starts and response middles are cut
     assert abs(r[0] - r[3]) > 1e-4                     # the response's start is kept
+    assert abs(r[0] - r[4]) > 1e-4                     # and its end
 
 
 def test_lone_surrogates_become_replacement_char(engines):
