@@ -85,12 +85,12 @@ class ArlissConfig:
 
 
 def pool(backbone_out, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """[B, H] sequence summary: ``how`` is 'mean', 'last' or 'pooler' (see module docstring)."""
+    """[B, H] sequence summary in fp32: ``how`` is 'mean', 'last' or 'pooler' (see module docstring)."""
     if how == "pooler":
         pooled = getattr(backbone_out, "pooler_output", None)
         if pooled is None:
             raise ValueError("pooling 'pooler' needs a backbone with a pooler (BERT)")
-        return pooled
+        return pooled.float()
     return pool_hidden(backbone_out.last_hidden_state.float(), attention_mask, how)
 
 
@@ -173,22 +173,20 @@ class ArlissModel(nn.Module):
 
     def _pooled(self, adapter: str, batch: dict) -> torch.Tensor:
         self.backbone.set_adapter(adapter)
-        out = self.backbone(**batch)
-        with fp32(out.last_hidden_state):
-            return pool(out, batch["attention_mask"], self.config.pooling).float()
+        return pool(self.backbone(**batch), batch["attention_mask"], self.config.pooling)  # fp32 (see pool)
 
     def router_logits(self, batch: dict) -> torch.Tensor:
         """[B, n] domain logits from the router adapter (head in fp32, see models.base.fp32)."""
         pooled = self._pooled(ROUTER, batch)
         with fp32(pooled):
-            return self.router_head(pooled.float())
+            return self.router_head(pooled)
 
     def rewards(self, batch: dict, domain: str) -> torch.Tensor:
         """[B] rewards from ``domain``'s adapter and head."""
         i = self.domain_index(domain)
         pooled = self._pooled(domain, batch)
         with fp32(pooled):
-            return pooled.float() @ self.reward_heads.weight[i] + self.reward_heads.bias[i]
+            return pooled @ self.reward_heads.weight[i] + self.reward_heads.bias[i]
 
     def trainable_for(self, adapter: str) -> list[tuple[str, nn.Parameter]]:
         """``(name, parameter)`` pairs that training ``adapter`` updates: its LoRA weights and its head."""

@@ -12,7 +12,7 @@ balancing loss ``E * sum_e f_e * P_e`` (f_e: share of routed slots going to e, P
 probability of e), weighted by ``router_aux_loss_coef``.
 
 Execution: eager runs sparse (each expert sees only its tokens; padding tokens, named by
-``token_mask`` that :class:`models.reward.RewardModel` sets per call, are neither routed nor counted
+``real_rows`` that :class:`models.reward.RewardModel` computes once per call, are neither routed nor counted
 in the balance loss, and their outputs are 0). Under ONNX export the layer runs
 dense-masked: every expert runs on every token and a [T, E] weight matrix that is zero outside the
 top-k combines them, which is the same top-k function (exact, not an approximation) at E/k times
@@ -53,7 +53,7 @@ class MoeFeedForward(nn.Module):
         nn.init.normal_(self.router.weight, std=0.02)
         self.experts = nn.ModuleList(experts)
         self.aux_loss: torch.Tensor | None = None
-        self.token_mask: torch.Tensor | None = None                   # [T] bool, set by the model per call
+        self.real_rows: torch.Tensor | None = None                    # [R] non-padding token rows; None: all
         self.last_expert_ids: torch.Tensor | None = None
         self.last_weights: torch.Tensor | None = None
 
@@ -67,7 +67,7 @@ class MoeFeedForward(nn.Module):
         logits = self.router(flat)                                     # [T, E]
         if _exporting():
             return self._dense_masked(flat, logits).reshape(shape)
-        real = self._real_rows(flat.shape[0], x.device)               # [R] token rows that are not padding
+        real = self.real_rows                                          # [R] token rows that are not padding
         if real is not None:
             logits = logits[real]
         weights, ids = _gating(logits, self.top_k)                     # [R, k] fp32, [R, k] int32
@@ -88,15 +88,6 @@ class MoeFeedForward(nn.Module):
         if real is not None:                                           # padding rows stay 0 (never read)
             out = torch.zeros_like(flat).index_copy_(0, real, out)
         return out.reshape(shape)
-
-    def _real_rows(self, num_tokens: int, device) -> torch.Tensor | None:
-        """Indices of the non-padding tokens (``token_mask``), or None when every token is real."""
-        mask = self.token_mask
-        if mask is None or bool(mask.all()):
-            return None
-        if mask.numel() != num_tokens:
-            raise ValueError(f"MoE token_mask has {mask.numel()} entries for {num_tokens} tokens")
-        return mask.to(device).nonzero().squeeze(-1)
 
     def _dense_masked(self, flat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         probs = logits.float().softmax(-1)                             # [T, E]

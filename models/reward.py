@@ -110,14 +110,17 @@ class RewardModel(PreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         blocks = moe_blocks(self)
-        for block in blocks:
-            block.token_mask = attention_mask.reshape(-1).bool()
+        if blocks:
+            mask = attention_mask.reshape(-1).bool()
+            real = None if bool(mask.all()) else mask.nonzero().squeeze(-1)   # [R], once for every block
+            for block in blocks:
+                block.real_rows = real
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         try:
             hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         finally:
             for block in blocks:
-                block.token_mask = None
+                block.real_rows = None
         with fp32(hidden):
             logits = self.score(pool(hidden.float(), attention_mask, self.config.pooling))
         result = SequenceClassifierOutput(logits=logits)

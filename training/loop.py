@@ -135,6 +135,13 @@ def _pair_lengths(chosen: list[Encoded], rejected: list[Encoded]) -> list[int]:
     return [max(len(c.input_ids), len(r.input_ids)) for c, r in zip(chosen, rejected)]
 
 
+def _pair_rewards(score_fn, chosen: list[Encoded], rejected: list[Encoded], idx: list[int], pad_id: int):
+    """Score rows ``idx`` as one batch (B chosen then B rejected): (r_chosen [B], r_rejected [B], aux or None), fp32."""
+    rewards, aux = score_fn(collate([chosen[i] for i in idx] + [rejected[i] for i in idx], pad_id))
+    rewards = rewards.float()
+    return rewards[: len(idx)], rewards[len(idx):], aux
+
+
 def pairwise_validation(score_fn, chosen: list[Encoded], rejected: list[Encoded], pad_id: int,
                         batch_size: int = 32) -> Callable[[], dict]:
     """``validate()`` for :func:`train_pairwise`: mean BT loss and pairwise accuracy on held-out pairs."""
@@ -142,14 +149,10 @@ def pairwise_validation(score_fn, chosen: list[Encoded], rejected: list[Encoded]
     order = sorted(range(len(chosen)), key=lambda i: lengths[i])
 
     def validate() -> dict:
-        margins = []
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            rewards, _ = score_fn(collate([chosen[i] for i in idx] + [rejected[i] for i in idx], pad_id))
-            rewards = rewards.float()
-            margins.append(rewards[: len(idx)] - rewards[len(idx):])
-        m = torch.cat(margins)
-        return {"loss": float(-F.logsigmoid(m).mean()), "accuracy": float((m > 0).float().mean()), "pairs": len(m)}
+        scored = [_pair_rewards(score_fn, chosen, rejected, order[s:s + batch_size], pad_id)
+                  for s in range(0, len(order), batch_size)]
+        c, r = torch.cat([x[0] for x in scored]), torch.cat([x[1] for x in scored])
+        return {"loss": float(bradley_terry_loss(c, r)), "accuracy": float((c > r).float().mean()), "pairs": len(c)}
 
     return validate
 
@@ -163,10 +166,8 @@ def train_pairwise(score_fn: Callable[[dict], tuple[torch.Tensor, torch.Tensor |
     """
 
     def step(idx: list[int]) -> torch.Tensor:
-        batch = collate([chosen[i] for i in idx] + [rejected[i] for i in idx], pad_id)
-        rewards, aux = score_fn(batch)
-        rewards = rewards.float()
-        loss = bradley_terry_loss(rewards[: len(idx)], rewards[len(idx):])
+        c, r, aux = _pair_rewards(score_fn, chosen, rejected, idx, pad_id)
+        loss = bradley_terry_loss(c, r)
         return loss + aux.float() if aux is not None else loss
 
     return _run(step, named_params, modules, _pair_lengths(chosen, rejected), cfg, desc, validate)

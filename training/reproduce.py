@@ -89,8 +89,14 @@ def render_markdown(results: dict) -> str:
     out += (f"\nConfig: base {Path(cfg['base_model']).name if cfg['base_model'] else 'all-MiniLM-L6-v2'}, "
             f"max_length {cfg['max_length']}, top {cfg['train_layers']} layers trained, "
             f"{cfg['train_pairs_per_domain']} train pairs/domain, {cfg['epochs']} epoch(s), lr {cfg['lr']:g} "
-            f"(LoRA {cfg['lora_lr']:g} r={cfg['lora_r']}), bf16 autocast {cfg['bf16']}, "
+            f"(heads {cfg['head_lr']:g}, LoRA {cfg['lora_lr']:g} r={cfg['lora_r']}), bf16 autocast {cfg['bf16']}, "
             f"{results['machine']['threads']} CPU threads, {results.get('wall_seconds', 0) / 60:.0f} min wall.\n")
+    load = results["machine"].get("load_average_start")
+    if load:
+        out += f"Load average at start: {load[0]:.2f}"
+        if load[0] > 0.5:
+            out += " (above 0.5: other work shared the CPU, so the training seconds are upper bounds)"
+        out += ".\n"
     return out
 
 
