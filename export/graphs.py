@@ -26,7 +26,7 @@ from optimum.exporters.onnx import OnnxConfig, export as optimum_export
 from optimum.utils import DummyInputGenerator, DummyTextInputGenerator, NormalizedTextConfig
 from torch import nn
 
-from models.arliss import ROUTER, ArlissModel, pool
+from models.arliss import ROUTER, ArlissModel, encode
 from models.checkpoint import Checkpoint
 from models.multi_adapter import SwitchableArliss
 
@@ -52,7 +52,7 @@ class ClassifierLogits(nn.Module):
 class MergedHead(nn.Module):
     """A plain backbone (one ARLISS adapter merged into its weights) + that adapter's head.
 
-    ``logits = pool(backbone(x)) @ weight.T + bias``; weight [n_out, H] (router: the n-way domain
+    ``logits = encode(backbone, x) @ weight.T + bias``; weight [n_out, H] (router: the n-way domain
     head; domain i: row i of ``reward_heads``, so n_out = 1).
     """
 
@@ -68,8 +68,7 @@ class MergedHead(nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra)
-        return {"logits": self.head(pool(out, attention_mask, self.pooling))}
+        return {"logits": self.head(encode(self.backbone, self.pooling, input_ids, attention_mask, **extra))}
 
 
 class SwitchableGraph(nn.Module):

@@ -11,8 +11,9 @@ Checkpoint layout (ordinary PEFT/HF artefacts, no pickles)::
     heads.safetensors             router_head.{weight [n, H], bias [n]}, reward_heads.{weight [n, H], bias [n]}
     tokenizer files
 
-Pooling (``ArlissConfig.pooling``): masked mean over real tokens for encoders, the last real token
-for decoders (:func:`models.base.pool`); ``"pooler"`` (BERT's tanh(W h_cls)) only for checkpoints
+Pooling (``ArlissConfig.pooling``): masked mean over real tokens of the layers' mean for encoders,
+the last real token for decoders (:func:`models.base.pool_output`); ``"mean"`` (last layer only) for
+checkpoints written before the layer mean; ``"pooler"`` (BERT's tanh(W h_cls)) only for checkpoints
 written before mean pooling. LoRA sits on ``lora_layers`` (None: every layer); with the lower
 layers left without adapters, training never needs their backward pass.
 """
@@ -28,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
 
-from .base import check_model_dir, decoder_layers, fp32, pool as pool_hidden
+from .base import check_model_dir, decoder_layers, fp32, pool_output, run_backbone
 
 ROUTER = "router"
 CONFIG_FILE = "arliss_config.json"
@@ -42,7 +43,7 @@ class ArlissConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     target_modules: str | tuple[str, ...] = "all-linear"
-    pooling: str = "mean"                     # "mean" | "last" | "pooler" (old checkpoints)
+    pooling: str = "layer_mean"               # "layer_mean" | "mean" | "last" | "pooler" (old checkpoints)
     lora_layers: tuple[int, ...] | None = None  # None: every layer
     extra: dict = field(default_factory=dict)
 
@@ -85,13 +86,18 @@ class ArlissConfig:
 
 
 def pool(backbone_out, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """[B, H] sequence summary in fp32: ``how`` is 'mean', 'last' or 'pooler' (see module docstring)."""
+    """[B, H] sequence summary in fp32: ``how`` is 'layer_mean', 'mean', 'last' or 'pooler' (see module docstring)."""
     if how == "pooler":
         pooled = getattr(backbone_out, "pooler_output", None)
         if pooled is None:
             raise ValueError("pooling 'pooler' needs a backbone with a pooler (BERT)")
         return pooled.float()
-    return pool_hidden(backbone_out.last_hidden_state.float(), attention_mask, how)
+    return pool_output(backbone_out, attention_mask, how)
+
+
+def encode(backbone: nn.Module, how: str, input_ids, attention_mask, **extra) -> torch.Tensor:
+    """Run ``backbone`` (asking for every layer when ``how`` needs them) and :func:`pool` it: [B, H] fp32."""
+    return pool(run_backbone(backbone, how, input_ids, attention_mask, **extra), attention_mask, how)
 
 
 def _linear_names_in_layers(backbone: nn.Module, layers: tuple[int, ...], target) -> list[str]:
@@ -173,7 +179,7 @@ class ArlissModel(nn.Module):
 
     def _pooled(self, adapter: str, batch: dict) -> torch.Tensor:
         self.backbone.set_adapter(adapter)
-        return pool(self.backbone(**batch), batch["attention_mask"], self.config.pooling)  # fp32 (see pool)
+        return encode(self.backbone, self.config.pooling, **batch)  # fp32 (see pool)
 
     def router_logits(self, batch: dict) -> torch.Tensor:
         """[B, n] domain logits from the router adapter (head in fp32, see models.base.fp32)."""

@@ -82,21 +82,51 @@ def fp32(tensor: torch.Tensor):
     return torch.autocast(device_type=tensor.device.type, enabled=False)
 
 
+POOLINGS = ("layer_mean", "mean", "last")
+
+
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """``how``: 'mean' (encoders) or 'last' (decoders): [B, S, H] -> [B, H]."""
-    if how == "mean":
+    """``how``: 'mean' (encoders) or 'last' (decoders): [B, S, H] -> [B, H].
+
+    For 'layer_mean' pass the mean of the layers' hidden states (see :func:`pool_output`).
+    """
+    if how in ("mean", "layer_mean"):
         return pool_mean(hidden, attention_mask)
     if how == "last":
         return pool_last_token(hidden, attention_mask)
-    raise ValueError(f"pooling must be 'mean' or 'last', got {how!r}")
+    raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {how!r}")
+
+
+def run_backbone(backbone: nn.Module, how: str, input_ids, attention_mask, **extra):
+    """``backbone(...)``, asking for every layer's hidden states when pooling ``how`` reads them."""
+    return backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=how == "layer_mean",
+                    **extra)
+
+
+def pool_output(backbone_out, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """[B, H] fp32 summary of a backbone output (from :func:`run_backbone`).
+
+    - 'layer_mean' (encoders): masked mean over real tokens of the average of the transformer
+      layers' outputs (``hidden_states[1:]``, the embeddings left out). Upper and lower layers
+      both carry preference signal: on frozen all-MiniLM-L6-v2 features a linear Bradley-Terry
+      head reads 0.62 mean validation accuracy over the five domains from this, 0.57 from the
+      last layer alone (issue 10, measured per domain on the validation split).
+    - 'mean': masked mean of the last layer; 'last': the last real token (decoders).
+    """
+    if how == "layer_mean":
+        layers = backbone_out.hidden_states[1:]
+        hidden = torch.stack([h.float() for h in layers]).mean(0)          # [B, S, H]
+    else:
+        hidden = backbone_out.last_hidden_state.float()
+    return pool(hidden, attention_mask, how)
 
 
 def default_pooling(config) -> str:
-    """'last' for decoder-only (causal) base models, 'mean' for bidirectional encoders."""
+    """'last' for decoder-only (causal) base models, 'layer_mean' for bidirectional encoders."""
     archs = " ".join(getattr(config, "architectures", None) or [])
     causal = getattr(config, "is_decoder", False) or "CausalLM" in archs or config.model_type in (
         "llama", "mistral", "qwen2", "qwen3", "gpt2", "gpt_neox", "phi", "phi3", "gemma", "gemma2", "opt")
-    return "last" if causal else "mean"
+    return "last" if causal else "layer_mean"
 
 
 def freeze_lower_layers(model: nn.Module, num_layers: int, train_top: int | None) -> list[str]:

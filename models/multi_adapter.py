@@ -21,7 +21,7 @@ import torch
 from peft.tuners.lora import LoraLayer
 from torch import nn
 
-from .arliss import ArlissModel, pool
+from .arliss import ArlissModel, encode
 
 
 class StackedLoraLinear(nn.Module):
@@ -100,8 +100,7 @@ class SwitchableArliss(nn.Module):
         for layer in self.layers:
             layer.adapter_ids = adapter_ids
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        pooled = pool(self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra), attention_mask,
-                      self.pooling)
+        pooled = encode(self.backbone, self.pooling, input_ids, attention_mask, **extra)
         head = adapter_ids.clamp(max=len(self.domains) - 1)          # router rows: any valid row
         rewards = (pooled * self.reward_heads.weight[head]).sum(-1) + self.reward_heads.bias[head]
         return rewards, self.router_head(pooled)

@@ -3,13 +3,14 @@
 ``RewardModel`` wraps any Hugging Face base model (``AutoModel``: BERT-style encoders, Llama-style
 decoders) and reads it the way the base model was trained to be read::
 
-    hidden = backbone(input_ids, attention_mask[, token_type_ids]).last_hidden_state   # [B, S, H]
-    pooled = pool(hidden, attention_mask, config.pooling)                             # [B, H]
+    out = backbone(input_ids, attention_mask[, token_type_ids])
+    pooled = pool_output(out, attention_mask, config.pooling)                        # [B, H] fp32
     logits = score(pooled)                                                            # [B, num_labels]
 
-``pooling`` is ``"mean"`` (masked mean over real tokens: what sentence encoders such as
-all-MiniLM-L6-v2 are trained for) or ``"last"`` (the last real token: decoders); see
-:func:`models.base.pool`. ``num_labels`` is 1 for a scalar reward, n for a domain router.
+``pooling`` is ``"layer_mean"`` (encoders: masked mean over real tokens of the average of the
+layers' outputs), ``"mean"`` (masked mean of the last layer: what sentence encoders such as
+all-MiniLM-L6-v2 are trained for; checkpoints before the layer mean) or ``"last"`` (the last real
+token: decoders); see :func:`models.base.pool_output`. ``num_labels`` is 1 for a scalar reward, n for a domain router.
 
 MoRE is the same model with ``moe_layers`` set: those layers' FFNs become top-k mixtures of
 upcycled experts (:mod:`models.more`). Padding tokens are neither routed nor counted in the
@@ -25,7 +26,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .base import check_model_dir, default_pooling, fp32, pool
+from .base import POOLINGS, check_model_dir, default_pooling, fp32, pool_output, run_backbone
 from .more import convert_to_moe, moe_blocks, perturb_experts
 
 
@@ -37,8 +38,8 @@ class RewardConfig(PretrainedConfig):
     def __init__(self, base_config: dict | None = None, pooling: str = "mean", num_experts: int = 0, top_k: int = 2,
                  moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01, **kwargs):
         super().__init__(**kwargs)
-        if pooling not in ("mean", "last"):
-            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
         self.base_config = base_config or {}
         self.pooling = pooling
         self.num_experts = num_experts
@@ -106,6 +107,11 @@ class RewardModel(PreTrainedModel):
             perturb_experts(model, expert_noise, seed)
         return model
 
+    def pooled(self, input_ids, attention_mask, **extra) -> torch.Tensor:
+        """[B, H] fp32 input of the head (MoE blocks must already know the padding rows)."""
+        out = run_backbone(self.backbone, self.config.pooling, input_ids, attention_mask, **extra)
+        return pool_output(out, attention_mask, self.config.pooling)
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -117,12 +123,12 @@ class RewardModel(PreTrainedModel):
                 block.real_rows = real
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         try:
-            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+            pooled = self.pooled(input_ids, attention_mask, **extra)
         finally:
             for block in blocks:
                 block.real_rows = None
-        with fp32(hidden):
-            logits = self.score(pool(hidden.float(), attention_mask, self.config.pooling))
+        with fp32(pooled):
+            logits = self.score(pooled)
         result = SequenceClassifierOutput(logits=logits)
         if self.training and blocks:
             aux = [b.aux_loss for b in blocks if b.aux_loss is not None]

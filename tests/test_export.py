@@ -92,7 +92,9 @@ def test_manifest_contents(bundles, tiny_checkpoints):
     assert m.method == "arliss" and m.lora == "switchable" and m.precision == "fp32"
     assert m.domains == ("alpha", "beta", "gamma")
     assert m.adapter_ids == {"alpha": 0, "beta": 1, "gamma": 2, "router": 3}
-    assert m.graphs["switchable"].inputs == ("input_ids", "attention_mask", "token_type_ids", "adapter_ids")
+    # one segment (models.text.single_segment): the graph has no token_type_ids input
+    assert m.graphs["switchable"].inputs == ("input_ids", "attention_mask", "adapter_ids")
+    assert m.tokenizer["uses_token_type_ids"] is False
     assert m.tokenizer["kind"] == "wordpiece" and m.tokenizer["do_lower_case"] is True
     assert {"tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"} <= set(m.files)
     assert (m.tokenizer["cls_token_id"], m.tokenizer["sep_token_id"], m.tokenizer["pad_token_id"]) == (101, 102, 0)

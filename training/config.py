@@ -13,20 +13,23 @@ class TrainConfig:
     domains: tuple[str, ...] = DOMAINS
     max_length: int = 256                    # tokens per (prompt, response), see models.text
     router_max_length: int = 64              # tokens of prompt the router sees
+    segment_ids: bool = False                # mark the response as segment 1 (models.text.single_segment)
     train_pairs_per_domain: int | None = 1000  # None: the whole train split
     router_examples_per_domain: int | None = 1000  # unique train prompts per domain
-    val_pairs_per_domain: int | None = 100   # validation pairs per domain for model choice (None: all)
+    val_pairs_per_domain: int | None = None  # validation pairs per domain for model choice (None: all)
     eval_pairs_per_domain: int | None = None  # None: the whole test split
+    linear_probe: bool = True               # heads start as linear probes on the base features (training.probe)
+    probe_pairs_per_domain: int | None = None  # train pairs (and router prompts) per domain for the probes; None: all
     epochs: int = 1
     batch_size: int = 16
     train_layers: int | None = 3             # only the top k transformer layers (+ head) train; None: all
-    lr: float = 2e-4                         # full fine-tuning of the trained layers (baseline, MoRE, RODOS)
-    head_lr: float = 2e-3                    # every reward/router head (a fresh linear layer learns faster)
-    lora_lr: float = 3e-3                    # ARLISS adapters (router and rewards) and heads
+    lr: float = 5e-5                         # fine-tuning of the trained layers (baseline, MoRE, RODOS)
+    head_lr: float = 5e-5                    # every reward/router head (they start as linear probes)
+    lora_lr: float = 1e-3                    # ARLISS LoRA adapters (router and rewards); their heads: head_lr
     router_lr: float = 1e-4                  # RODOS router (full fine-tuning, every layer)
     weight_decay: float = 0.01               # matrices only (never biases, norms, embeddings)
     bf16: bool = True                        # bf16 autocast on the CPU
-    eval_points: int = 4                     # validation checks per run; the best one is kept
+    eval_points: int = 3                     # validation checks per run (+ one at the start); the best is kept
     lora_r: int = 16
     lora_alpha: int = 32
     num_experts: int | None = None           # None: one expert per domain
@@ -54,5 +57,6 @@ class TrainConfig:
 
 
 QUICK = TrainConfig(train_pairs_per_domain=48, router_examples_per_domain=48, eval_pairs_per_domain=40,
+                    probe_pairs_per_domain=48,
                     val_pairs_per_domain=20, max_length=96, router_max_length=48, eval_points=2,
                     out_dir="checkpoints/quick")

@@ -3,8 +3,9 @@
 One optimisation recipe for every method (issue 10): AdamW with weight decay on matrices only
 (never on biases, norms or embeddings), transformers' linear schedule with warm-up, gradient
 clipping, a 10x learning rate for the fresh heads (``head_lr``), bf16 autocast on the CPU (about 1.9x the fp32 step rate on AVX512-BF16 machines; the
-weights and the optimizer stay fp32), and model choice on a validation set: ``eval_points``
-evaluations spread over the run, and the trainable weights of the best one are restored at the end.
+weights and the optimizer stay fp32), and model choice on a validation set: the starting point and
+``eval_points`` evaluations spread over the run; the trainable weights of the best one are restored
+at the end (so fine-tuning never ends below its linear-probe start on validation, training.probe).
 """
 from __future__ import annotations
 
@@ -99,6 +100,20 @@ def _run(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: li
         for m in modules:
             m.train(train)
 
+    def check(step: int) -> None:
+        nonlocal best
+        set_mode(False)
+        with torch.inference_mode(), autocast(cfg.bf16):
+            result = {"step": step, **validate()}
+        set_mode(True)
+        evals.append(result)
+        tqdm.write(f"{desc}: step {step}/{len(plan)} validation loss {result['loss']:.4f} "
+                   f"accuracy {result['accuracy']:.3f}")
+        if best is None or (result["accuracy"], -result["loss"]) > (best[0]["accuracy"], -best[0]["loss"]):
+            best = (result, [p.detach().clone() for p in params])
+
+    if validate is not None:
+        check(0)  # the starting point (a linear-probe head, training.probe) competes with the trained ones
     bar = tqdm(plan, desc=desc, mininterval=10, leave=False)
     for step, batch in enumerate(bar, 1):
         with autocast(cfg.bf16):
@@ -112,15 +127,7 @@ def _run(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: li
         if step % 10 == 0:
             bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}")
         if step in points:
-            set_mode(False)
-            with torch.inference_mode(), autocast(cfg.bf16):
-                result = {"step": step, **validate()}
-            set_mode(True)
-            evals.append(result)
-            tqdm.write(f"{desc}: step {step}/{len(plan)} validation loss {result['loss']:.4f} "
-                       f"accuracy {result['accuracy']:.3f}")
-            if best is None or (result["accuracy"], -result["loss"]) > (best[0]["accuracy"], -best[0]["loss"]):
-                best = (result, [p.detach().clone() for p in params])
+            check(step)
     chosen_step = len(plan)
     if best is not None:
         chosen_step = best[0]["step"]

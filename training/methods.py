@@ -8,6 +8,7 @@ classifier, ARLISS's router adapter) see the prompt alone and train every layer:
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -18,15 +19,21 @@ from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import default_base_model, default_pooling, freeze_lower_layers, load_tokenizer
 from models.checkpoint import CheckpointCard
 from models.reward import RewardModel
-from models.text import TRUNCATION_POLICY, encode_pairs, encode_prompts
+from models.text import TRUNCATION_POLICY, encode_pairs, encode_prompts, single_segment
 from training.config import TrainConfig
 from training.data import Pair, take
+from training.probe import FeatureCache, fit_pairwise_head, fit_router_head, pooled_features
 from training.loop import (LoopConfig, classifier_validation, pairwise_validation, train_classifier,
                            train_pairwise)
 
 
 def _base(cfg: TrainConfig) -> str:
     return cfg.base_model or default_base_model()
+
+
+def _tokenizer(cfg: TrainConfig):
+    tok = load_tokenizer(_base(cfg))
+    return tok if cfg.segment_ids else single_segment(tok)
 
 
 def _loop(cfg: TrainConfig, lr: float, weight_decay: float | None = None) -> LoopConfig:
@@ -56,14 +63,78 @@ def _pairwise(score_fn, named, modules, splits: dict, domains: tuple[str, ...], 
                           _loop(cfg, lr, weight_decay), desc, validate)
 
 
-def _router_data(splits: dict, cfg: TrainConfig, tok, split: str, per_domain: int | None):
-    examples, labels = [], []
+def _cache(cfg: TrainConfig) -> FeatureCache:
+    return FeatureCache(Path(cfg.out_dir) / "features")
+
+
+def _feature_key(cfg: TrainConfig, kind: str, texts: list[str], **extra) -> dict:
+    digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()
+    pooling = default_pooling(AutoConfig.from_pretrained(_base(cfg)))
+    return {"kind": kind, "base": _base(cfg), "pooling": pooling, "segments": cfg.segment_ids, "texts": digest,
+            "n": len(texts), **extra}
+
+
+def _base_pooler(cfg: TrainConfig, tok):
+    """``pool_fn(batch) -> [B, H]`` of the pretrained base model (what every head starts from)."""
+    model = RewardModel.from_base(_base(cfg), 1, tok.pad_token_id).eval()
+    return lambda b: model.pooled(b["input_ids"], b["attention_mask"],
+                                  **({"token_type_ids": b["token_type_ids"]} if "token_type_ids" in b else {}))
+
+
+def _pair_diffs(cfg: TrainConfig, tok, pairs: list[Pair]) -> torch.Tensor:
+    """[N, H] base-model features of chosen minus rejected (cached, see training.probe)."""
+    chosen, rejected = _encode(tok, pairs, cfg)
+    key = _feature_key(cfg, "pairs", [p.id for p in pairs], max_length=cfg.max_length,
+                       policy=TRUNCATION_POLICY, bf16=cfg.bf16)
+
+    def compute():
+        feats = pooled_features(_base_pooler(cfg, tok), chosen + rejected, tok.pad_token_id, bf16=cfg.bf16)
+        return feats[: len(pairs)] - feats[len(pairs):]
+
+    return _cache(cfg).get(key, compute)
+
+
+def _probe_reward(cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...]):
+    """LP-FT start of a reward head: ``(w [H], info)`` fitted on the base model's features."""
+    def diffs(split: str, n: int | None) -> torch.Tensor:  # cached per domain: RODOS and ARLISS reuse the baseline's
+        return torch.cat([_pair_diffs(cfg, tok, take(splits[d][split], n)) for d in domains])
+
+    return fit_pairwise_head(diffs("train", cfg.probe_pairs_per_domain), diffs("validation", cfg.val_pairs_per_domain))
+
+
+def _probe_router(cfg: TrainConfig, tok, splits: dict):
+    """LP-FT start of a router head: ``(weight [n, H], bias [n], info)`` on the base model's prompt features."""
+    def features(split: str, per_domain: int | None):
+        examples, labels, texts = _router_data(splits, cfg, tok, split, per_domain, with_texts=True)
+        key = _feature_key(cfg, "prompts", texts, max_length=cfg.router_max_length, bf16=cfg.bf16)
+        x = _cache(cfg).get(key, lambda: pooled_features(_base_pooler(cfg, tok), examples, tok.pad_token_id,
+                                                         bf16=cfg.bf16))
+        return x, torch.tensor(labels)
+
+    x, y = features("train", cfg.probe_pairs_per_domain)
+    val_x, val_y = features("validation", cfg.val_pairs_per_domain)
+    return fit_router_head(x, y, val_x, val_y, len(cfg.domains))
+
+
+def _set_linear(head: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None = None, row: int | None = None):
+    with torch.no_grad():
+        if row is None:
+            head.weight.copy_(weight.reshape(head.weight.shape))
+            head.bias.copy_(bias if bias is not None else torch.zeros_like(head.bias))
+        else:
+            head.weight[row].copy_(weight)
+            head.bias[row] = 0.0
+
+
+def _router_data(splits: dict, cfg: TrainConfig, tok, split: str, per_domain: int | None, with_texts: bool = False):
+    examples, labels, texts = [], [], []
     for label, domain in enumerate(cfg.domains):
         prompts = list(dict.fromkeys(p.prompt for p in splits[domain][split]))  # unique, in order
         prompts = prompts[:per_domain] if per_domain else prompts
         examples += encode_prompts(tok, prompts, cfg.router_max_length)
         labels += [label] * len(prompts)
-    return examples, labels
+        texts += prompts
+    return (examples, labels, texts) if with_texts else (examples, labels)
 
 
 def _router(logits_fn, named, modules, splits, cfg: TrainConfig, tok, lr: float, desc: str,
@@ -104,12 +175,12 @@ def _reward_model(cfg: TrainConfig, tok, num_labels: int = 1, train_layers: int 
     return model.train()
 
 
-def _save_single(model, tok, method: str, cfg: TrainConfig, run: dict) -> dict:
+def _save_single(model, tok, method: str, cfg: TrainConfig, run: dict, probe: dict | None) -> dict:
     """Save a one-model method (baseline, MoRE) with its tokenizer and card."""
     out = cfg.method_dir(method)
     model.save_pretrained(out)
     tok.save_pretrained(out)
-    stats = {"train_seconds": run["seconds"], "runs": {"reward": _summary(run)}}
+    stats = {"train_seconds": run["seconds"], "runs": {"reward": _with_probe(_summary(run), probe)}}
     _save_card(out, method, cfg, stats)
     return stats
 
@@ -122,36 +193,56 @@ def _score(model):
     return score
 
 
+def _probed_reward_head(model: RewardModel, cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...]) -> dict | None:
+    """Start ``model.score`` from the linear probe (``cfg.linear_probe``); returns the probe's info."""
+    if not cfg.linear_probe:
+        return None
+    w, info = _probe_reward(cfg, tok, splits, domains)
+    _set_linear(model.score, w)
+    return info
+
+
+def _with_probe(summary: dict, info: dict | None) -> dict:
+    return {**summary, "probe": info} if info is not None else summary
+
+
 def train_baseline(splits: dict, cfg: TrainConfig) -> dict:
-    tok = load_tokenizer(_base(cfg))
+    tok = _tokenizer(cfg)
     model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
+    probe = _probed_reward_head(model, cfg, tok, splits, cfg.domains)
     run = _pairwise(_score(model), model.named_parameters(), [model], splits, cfg.domains, tok, cfg, cfg.lr, "baseline")
-    return _save_single(model, tok, "baseline", cfg, run)
+    return _save_single(model, tok, "baseline", cfg, run, probe)
 
 
 def train_more(splits: dict, cfg: TrainConfig) -> dict:
-    tok = load_tokenizer(_base(cfg))
+    tok = _tokenizer(cfg)
     model = _reward_model(cfg, tok, train_layers=cfg.train_layers, num_experts=cfg.experts, top_k=cfg.top_k,
                           moe_layers=list(cfg.moe_layers) if cfg.moe_layers is not None else None,
                           router_aux_loss_coef=cfg.router_aux_loss_coef, expert_noise=cfg.expert_noise, seed=cfg.seed)
+    probe = _probed_reward_head(model, cfg, tok, splits, cfg.domains)  # base features: experts start within noise of them
     run = _pairwise(_score(model), model.named_parameters(), [model], splits, cfg.domains, tok, cfg, cfg.lr, "more")
-    return _save_single(model, tok, "more", cfg, run)
+    return _save_single(model, tok, "more", cfg, run, probe)
 
 
 def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
-    tok = load_tokenizer(_base(cfg))
+    tok = _tokenizer(cfg)
     out = cfg.method_dir("rodos")
     runs = {}
     router = _reward_model(cfg, tok, num_labels=len(cfg.domains), train_layers=None)
-    runs["router"] = _summary(_router(lambda b: router(**b).logits, router.named_parameters(), [router], splits, cfg,
-                                      tok, cfg.router_lr, "rodos/router"))
+    probe = None
+    if cfg.linear_probe:
+        weight, bias, probe = _probe_router(cfg, tok, splits)
+        _set_linear(router.score, weight, bias)
+    runs["router"] = _with_probe(_summary(_router(lambda b: router(**b).logits, router.named_parameters(), [router],
+                                                  splits, cfg, tok, cfg.router_lr, "rodos/router")), probe)
     router.save_pretrained(out / "router")
     del router
     for domain in cfg.domains:
         model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
+        probe = _probed_reward_head(model, cfg, tok, splits, (domain,))
         run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.lr,
                         f"rodos/{domain}")
-        runs[domain] = _summary(run)
+        runs[domain] = _with_probe(_summary(run), probe)
         model.save_pretrained(out / "rewards" / domain)
     tok.save_pretrained(out)
     stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs}
@@ -160,7 +251,7 @@ def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
 
 
 def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
-    tok = load_tokenizer(_base(cfg))
+    tok = _tokenizer(cfg)
     base_cfg = AutoConfig.from_pretrained(_base(cfg))
     layers = base_cfg.num_hidden_layers
     top = None if cfg.train_layers is None or cfg.train_layers >= layers else tuple(range(layers - cfg.train_layers, layers))
@@ -171,13 +262,21 @@ def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
     runs = {}
     # Heads share one [n, H] matrix: weight decay 0 so training one domain never shrinks another's row.
     named = model.trainable_for
-    runs["router"] = _summary(_router(model.router_logits, named(ROUTER), [model], splits, cfg, tok, cfg.lora_lr,
-                                      "arliss/router", weight_decay=0.0))
-    for domain in cfg.domains:
+    probe = None
+    if cfg.linear_probe:  # every LoRA adapter starts as the identity (B = 0): the base model's features
+        weight, bias, probe = _probe_router(cfg, tok, splits)
+        _set_linear(model.router_head, weight, bias)
+    runs["router"] = _with_probe(_summary(_router(model.router_logits, named(ROUTER), [model], splits, cfg, tok,
+                                                  cfg.lora_lr, "arliss/router", weight_decay=0.0)), probe)
+    for i, domain in enumerate(cfg.domains):
+        probe = None
+        if cfg.linear_probe:
+            w, probe = _probe_reward(cfg, tok, splits, (domain,))
+            _set_linear(model.reward_heads, w, row=i)
         params = named(domain)
         run = _pairwise(lambda b, d=domain: (model.rewards(b, d), None), params, [model], splits, (domain,), tok, cfg,
                         cfg.lora_lr, f"arliss/{domain}", weight_decay=0.0)
-        runs[domain] = _summary(run)
+        runs[domain] = _with_probe(_summary(run), probe)
     out = cfg.method_dir("arliss")
     model.save(out)
     tok.save_pretrained(out)

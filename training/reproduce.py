@@ -2,9 +2,11 @@
 results/training_curves.png, results/more_routing.{json,png}.
 
 Sized for a 2-core CPU within 90 minutes (see README and ``FULL``): MiniLM-L6, 256 tokens
-(prompt tail + response head and tail), the top 3 layers (or LoRA on them) trained on up to
-``train_pairs_per_domain`` pairs a domain for one epoch, model choice on validation pairs, and one
-evaluation on the whole test split (fp32, the precision the exported graphs serve).
+(prompt tail + response head and tail, one segment), layer-mean pooling; every head starts as a
+linear probe fitted on the whole train split's frozen features (training.probe), then the top 3
+layers (or LoRA on them) fine-tune on ``train_pairs_per_domain`` pairs a domain for one epoch,
+with model choice (the probe start included) on the whole validation split, and one evaluation
+on the whole test split (fp32, the precision the exported graphs serve).
 
 Resumable per method: a method whose checkpoint card holds this run's config is not trained again,
 and its test evaluation is reused from ``<checkpoint>/test_eval.json``; a crash in the third method
@@ -31,8 +33,9 @@ from training.methods import train
 from training.stats import domain_and_mean_intervals, paired_difference
 
 RESULTS = Path("results")
-FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=1000, val_pairs_per_domain=100,
-                   eval_pairs_per_domain=None, max_length=256, train_layers=3, epochs=1, batch_size=16)
+FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=1000, probe_pairs_per_domain=None,
+                   val_pairs_per_domain=None, eval_pairs_per_domain=None, max_length=256, train_layers=3, epochs=1,
+                   batch_size=16)
 EVAL_FILE = "test_eval.json"
 
 

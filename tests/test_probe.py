@@ -1,0 +1,70 @@
+"""Linear-probe head starts (training.probe), layer-mean pooling and single-segment encoding."""
+import pytest
+import torch
+
+from models.base import default_base_model, load_tokenizer, pool_mean, pool_output
+from models.text import encode_pairs, single_segment
+from training.probe import FeatureCache, fit_pairwise_head, fit_router_head
+
+
+def test_pairwise_probe_recovers_the_preference_direction():
+    torch.manual_seed(0)
+    truth = torch.randn(16)
+    x = torch.randn(600, 16)
+    flip = torch.rand(600) < torch.sigmoid(-(x @ truth))   # Bradley-Terry labels: flip some pairs
+    diff = torch.where(flip.unsqueeze(1), -x, x)
+    w, info = fit_pairwise_head(diff[:400], diff[400:])
+    assert torch.nn.functional.cosine_similarity(w, truth, dim=0) > 0.9
+    assert info["chosen_lambda"] in [t["lambda"] for t in info["trials"]]
+    best = max(info["trials"], key=lambda t: t["val_accuracy"])
+    assert best["val_accuracy"] > 0.7
+
+
+def test_pairwise_probe_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\[N, H\]"):
+        fit_pairwise_head(torch.zeros(4, 3), torch.zeros(4, 5))
+
+
+def test_router_probe_separates_domains():
+    torch.manual_seed(0)
+    centers = torch.randn(3, 8) * 3
+    y = torch.arange(300) % 3
+    x = centers[y] + torch.randn(300, 8)
+    weight, bias, info = fit_router_head(x[:200], y[:200], x[200:], y[200:], 3)
+    assert weight.shape == (3, 8) and bias.shape == (3,)
+    assert ((x[200:] @ weight.t() + bias).argmax(-1) == y[200:]).float().mean() > 0.95
+    assert info["val_examples"] == 100
+
+
+def test_feature_cache_computes_once(tmp_path):
+    calls = []
+    cache = FeatureCache(tmp_path)
+
+    def compute():
+        calls.append(1)
+        return torch.arange(6.0).reshape(2, 3)
+
+    first = cache.get({"a": 1}, compute)
+    again = cache.get({"a": 1}, compute)
+    other = cache.get({"a": 2}, compute)
+    assert len(calls) == 2 and torch.equal(first, again) and torch.equal(first, other)
+
+
+def test_layer_mean_pooling_averages_layers_then_real_tokens():
+    class Out:
+        hidden_states = tuple(torch.randn(2, 4, 3) for _ in range(3))   # embeddings + 2 layers
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    got = pool_output(Out, mask, "layer_mean")
+    want = (pool_mean(Out.hidden_states[1], mask) + pool_mean(Out.hidden_states[2], mask)) / 2
+    torch.testing.assert_close(got, want)
+
+
+def test_single_segment_drops_token_types_and_survives_save(tmp_path):
+    tok = single_segment(load_tokenizer(default_base_model()))
+    (enc,) = encode_pairs(tok, ["a prompt"], ["a response"], 32)
+    assert enc.token_type_ids is None
+    tok.save_pretrained(tmp_path)
+    (again,) = encode_pairs(load_tokenizer(tmp_path), ["a prompt"], ["a response"], 32)
+    assert again == enc
+    (paired,) = encode_pairs(load_tokenizer(default_base_model()), ["a prompt"], ["a response"], 32)
+    assert paired.token_type_ids is not None and paired.input_ids == enc.input_ids

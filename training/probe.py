@@ -1,0 +1,114 @@
+"""Linear probes: heads fitted on frozen features before fine-tuning (LP-FT, Kumar et al., ICLR 2022).
+
+A fresh random head makes the first fine-tuning steps pull the pretrained features toward noise;
+on this project's data that left fine-tuned models below a linear probe on frozen features
+(issue 10). So every head starts as the best L2-regularised linear fit on the pretrained model's
+pooled features, over the whole train split, and fine-tuning starts from there:
+
+- reward heads: Bradley-Terry logistic regression on feature differences,
+  ``P(chosen > rejected) = sigmoid(w . (f_chosen - f_rejected))`` (the bias cancels; it stays 0);
+- routers: multinomial logistic regression on prompt features.
+
+The L2 weight is chosen on the validation split from ``LAMBDAS``. Features are computed once per
+(base model, pooling, length, truncation policy, texts) and cached on disk (``FeatureCache``), so the
+baseline, every RODOS model and every ARLISS adapter (LoRA starts as the identity) share them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from models.text import Encoded, collate
+
+LAMBDAS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+
+
+def pooled_features(pool_fn: Callable[[dict], torch.Tensor], encoded: list[Encoded], pad_id: int,
+                    batch_size: int = 64, bf16: bool = True) -> torch.Tensor:
+    """[N, H] fp32 features ``pool_fn(batch)`` of ``encoded`` (batched by length, inference mode)."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+    chunks = []
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), ctx:
+        for s in range(0, len(order), batch_size):
+            chunks.append(pool_fn(collate([encoded[i] for i in order[s:s + batch_size]], pad_id)).float())
+    out = torch.empty(len(encoded), chunks[0].shape[1])
+    out[torch.tensor(order)] = torch.cat(chunks)
+    return out
+
+
+class FeatureCache:
+    """``get(key, compute)``: a tensor saved under ``root/<sha256 of key>.pt``, computed on a miss."""
+
+    def __init__(self, root: str | Path | None):
+        self.root = Path(root) if root is not None else None
+
+    def get(self, key: dict, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if self.root is None:
+            return compute()
+        path = self.root / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24] + ".pt")
+        if path.is_file():
+            return torch.load(path)
+        value = compute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(value, tmp)
+        tmp.replace(path)
+        return value
+
+
+def _lbfgs(params: list[torch.Tensor], loss_fn: Callable[[], torch.Tensor], iters: int = 200) -> None:
+    opt = torch.optim.LBFGS(params, max_iter=iters, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
+def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=LAMBDAS) -> tuple[torch.Tensor, dict]:
+    """Reward head ``w`` [H] from feature differences (chosen - rejected) [N, H]; L2 weight chosen on ``val_diff``.
+
+    Returns ``(w, info)``; info holds every lambda's validation loss/accuracy and the chosen one.
+    """
+    if train_diff.ndim != 2 or val_diff.ndim != 2 or train_diff.shape[1] != val_diff.shape[1]:
+        raise ValueError(f"feature differences must be [N, H] with one H, got {tuple(train_diff.shape)} "
+                         f"and {tuple(val_diff.shape)}")
+    trials = []
+    for lam in lambdas:
+        w = torch.zeros(train_diff.shape[1], requires_grad=True)
+        _lbfgs([w], lambda: F.softplus(-(train_diff @ w)).mean() + lam * (w * w).sum())
+        w = w.detach()
+        margin = val_diff @ w
+        trials.append({"lambda": lam, "val_loss": float(F.softplus(-margin).mean()),
+                       "val_accuracy": float((margin > 0).float().mean()), "w": w})
+    best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
+    info = {"chosen_lambda": best["lambda"], "train_pairs": len(train_diff), "val_pairs": len(val_diff),
+            "trials": [{k: v for k, v in t.items() if k != "w"} for t in trials]}
+    return best["w"], info
+
+
+def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
+                    n: int, lambdas=LAMBDAS) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """n-way router head ``(weight [n, H], bias [n])`` by softmax regression; L2 weight chosen on validation."""
+    trials = []
+    for lam in lambdas:
+        w = torch.zeros(x.shape[1], n, requires_grad=True)
+        b = torch.zeros(n, requires_grad=True)
+        _lbfgs([w, b], lambda: F.cross_entropy(x @ w + b, y) + lam * (w * w).sum())
+        logits = val_x @ w.detach() + b.detach()
+        trials.append({"lambda": lam, "val_loss": float(F.cross_entropy(logits, val_y)),
+                       "val_accuracy": float((logits.argmax(-1) == val_y).float().mean()),
+                       "w": w.detach().t().contiguous(), "b": b.detach()})
+    best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
+    info = {"chosen_lambda": best["lambda"], "train_examples": len(x), "val_examples": len(val_x),
+            "trials": [{k: v for k, v in t.items() if k not in ("w", "b")} for t in trials]}
+    return best["w"], best["b"], info
