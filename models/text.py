@@ -15,12 +15,16 @@ The policies differ in which ``rb`` response tokens they keep:
 The pair is then joined by the tokenizer's own ``build_inputs_with_special_tokens`` (``[CLS] p
 [SEP] r [SEP]`` for BERT, ``<s> p r`` for Llama, plain concatenation for GPT-2), with segment ids
 where the model takes them. Padding is on the right.
+
+``tokenizer`` is a Hugging Face tokenizer in training and export, and the runtime's
+``runtime.tokenizer.BundleTokenizer`` (``tokenizers`` only) when serving: both give the same ids.
+This module imports neither torch nor transformers (the serving install has neither).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 HEAD_TAIL = "prompt_tail_response_head_tail"
 KEEP_HEAD = "keep_response_cut_prompt_start"
@@ -95,22 +99,29 @@ def _join(tokenizer, prompt: list[int], response: list[int] | None = None) -> En
     return Encoded(ids, tokenizer.create_token_type_ids_from_sequences(prompt, response) if with_types else None)
 
 
-def collate(encoded: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a list of encodings into ``input_ids``/``attention_mask`` (+``token_type_ids``)."""
+def collate_numpy(encoded: list[Encoded], pad_id: int) -> dict[str, np.ndarray]:
+    """Right-pad a list of encodings into int64 ``input_ids``/``attention_mask`` [B, S] (+``token_type_ids``)."""
     width = max(len(e.input_ids) for e in encoded)
-    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    types = torch.zeros((len(encoded), width), dtype=torch.long) if encoded[0].token_type_ids is not None else None
+    ids = np.full((len(encoded), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encoded), width), dtype=np.int64)
+    types = np.zeros((len(encoded), width), dtype=np.int64) if encoded[0].token_type_ids is not None else None
     for i, e in enumerate(encoded):
         n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
+        ids[i, :n] = e.input_ids
         mask[i, :n] = 1
         if types is not None:
-            types[i, :n] = torch.tensor(e.token_type_ids)
+            types[i, :n] = e.token_type_ids
     batch = {"input_ids": ids, "attention_mask": mask}
     if types is not None:
         batch["token_type_ids"] = types
     return batch
+
+
+def collate(encoded: list[Encoded], pad_id: int) -> dict:
+    """:func:`collate_numpy` as torch tensors (training, export, the Torch backend)."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(encoded, pad_id).items()}
 
 
 def single_segment(tokenizer):

@@ -18,7 +18,6 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from tqdm import tqdm
 
 from .engine import RewardEngine
 from .errors import BundleError, ProviderError
@@ -89,6 +88,29 @@ def _count_lines(path: str) -> int | None:
         return sum(1 for _ in fh)
 
 
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def _progress(total: int | None, enabled: bool):
+    """A tqdm bar on stderr; the core install has no tqdm, so say once that progress is off."""
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print("routerm-score: no progress bar (tqdm is not installed: pip install 'routerm[cli]')", file=sys.stderr)
+        return _NoBar()
+    return tqdm(total=total, unit="line", file=sys.stderr)
+
+
 def score_file(engine: RewardEngine, input_path: str, output_path: str, chunk: int, progress: bool = True) -> int:
     """Stream ``input_path`` to ``output_path``; returns the number of records written."""
     name = "<stdin>" if input_path == "-" else input_path
@@ -98,8 +120,7 @@ def score_file(engine: RewardEngine, input_path: str, output_path: str, chunk: i
         sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
     src = nullcontext(sys.stdin) if input_path == "-" else open(input_path, encoding="utf-8", errors="surrogateescape")
     dst = nullcontext(sys.stdout) if output_path == "-" else open(output_path, "w", encoding="utf-8")
-    with src as fin, dst as fout, tqdm(total=_count_lines(input_path), unit="line", disable=not progress,
-                                       file=sys.stderr) as bar:
+    with src as fin, dst as fout, _progress(total=_count_lines(input_path), enabled=progress) as bar:
         pending: list[dict] = []
 
         def flush():

@@ -11,27 +11,28 @@ Routing follows the manifest (runtime.manifest):
 
 The router sees the prompt alone (models.text.encode_prompts), so identical prompts are routed
 once, and every response to a prompt (a chosen/rejected pair) is scored by the same domain.
-``domains=`` given skips the router. Texts are encoded as in training (models.text): over-long
-pairs keep the response and lose the start of the prompt; lone surrogates become U+FFFD.
+``domains=`` given skips the router. Texts are encoded as in training (models.text, the bundle's
+truncation policy) by the bundle's ``tokenizer.json`` on the ``tokenizers`` library
+(runtime.tokenizer); lone surrogates become U+FFFD. Serving imports neither torch nor
+transformers unless ``backend="torch"`` is asked for.
 """
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.base import load_tokenizer
-from models.text import KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, collate, encode_pairs, encode_prompts
+from models.text import (KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, collate_numpy, encode_pairs,
+                         encode_prompts)
 
 from .backends import BACKENDS
 from .batching import BatchLimits, check_domains, check_texts, plan_batches
 from .errors import BundleError
 from .manifest import MANIFEST, Manifest, load_manifest
+from .tokenizer import BundleTokenizer
 
 
 @dataclass(frozen=True)
@@ -60,22 +61,23 @@ def _check_truncation(manifest: Manifest) -> str:
     return policy
 
 
-def _load_tokenizer(manifest: Manifest):
-    """The bundle's tokenizer, read from a private copy of exactly the files the manifest lists
-    (and checksums), so no unlisted file beside them can change how text is tokenized."""
+def _load_tokenizer(manifest: Manifest) -> BundleTokenizer:
+    """The bundle's ``tokenizer.json`` (checksummed in the manifest) on the ``tokenizers`` library."""
+    where = manifest.path / MANIFEST
     files = manifest.tokenizer.get("files") or []
     if not files:
-        raise BundleError(f"{manifest.path / MANIFEST}: field 'tokenizer.files' lists no files")
+        raise BundleError(f"{where}: field 'tokenizer.files' lists no files")
     for rel in files:
         if rel not in manifest.files:
-            raise BundleError(f"{manifest.path / MANIFEST}: tokenizer file '{rel}' has no checksum in 'files'")
-    names = [Path(rel).name for rel in files]
-    if len(set(names)) != len(names):
-        raise BundleError(f"{manifest.path / MANIFEST}: tokenizer files {files} repeat a file name")
-    with tempfile.TemporaryDirectory(prefix="routerm-tok-") as tmp:
-        for rel, name in zip(files, names):
-            shutil.copyfile(manifest.path / rel, Path(tmp) / name)
-        return load_tokenizer(tmp)
+            raise BundleError(f"{where}: tokenizer file '{rel}' has no checksum in 'files'")
+    spec = [rel for rel in files if Path(rel).name == "tokenizer.json"]
+    if len(spec) != 1:
+        raise BundleError(f"{where}: field 'tokenizer.files' must list one tokenizer.json, got {files} "
+                          f"(re-export the bundle with a fast tokenizer)")
+    if "pad_token_id" not in manifest.tokenizer:
+        raise BundleError(f"{where}: field 'tokenizer.pad_token_id' is missing")
+    return BundleTokenizer(manifest.path / spec[0], manifest.tokenizer["pad_token_id"],
+                           bool(manifest.tokenizer.get("uses_token_type_ids", False)))
 
 
 class RewardEngine:
@@ -88,7 +90,7 @@ class RewardEngine:
         self.limits = limits
         self.pad_id = int(tokenizer.pad_token_id)
         self.truncation = _check_truncation(manifest)
-        # HF fast tokenizers may raise "Already borrowed" when one instance encodes in two threads.
+        # A tokenizers.Tokenizer may raise "Already borrowed" when one instance encodes in two threads.
         self._tokenizer_lock = threading.Lock()
 
     @classmethod
@@ -160,7 +162,7 @@ class RewardEngine:
     # --- internals -------------------------------------------------------------------------------
 
     def _feeds(self, encoded, rows: list[int]) -> dict[str, np.ndarray]:
-        return {k: v.numpy() for k, v in collate([encoded[i] for i in rows], self.pad_id).items()}
+        return collate_numpy([encoded[i] for i in rows], self.pad_id)
 
     def _run_batched(self, role: str, encoded, rows: list[int], output: str, adapter_ids: np.ndarray | None = None):
         """``output`` of graph ``role`` for ``rows`` of ``encoded``, in the order of ``rows``."""
