@@ -1,6 +1,7 @@
 """Reward-model serving latency: every method and engine side by side, against the machine's limit.
 
-    python benchmarks/latency.py                                   # full run: checkpoints/, bundles/
+    python benchmarks/latency.py                                   # first look: minutes (<= 10 after `make demo`)
+    python benchmarks/latency.py --full --out results              # the publication run behind the README tables
     python benchmarks/latency.py --quick                           # seconds: CI smoke test
     python benchmarks/latency.py --methods arliss --engines routerm-ort-fp32,peft-eager --batch-sizes 1,32
     python benchmarks/latency.py --checkpoints checkpoints/quick --bundles bundles/quick
@@ -38,10 +39,21 @@ from the next engine (its own session option is left at the default, as users ru
 are medians over rounds: p50/p95 of latency, pairs/s = median of B / latency, GFLOP/s = median of
 useful FLOPs / latency. Engines of one method are interleaved; methods run one after another.
 Benchmarks never assert: a missed target is reported in the markdown, not raised.
+
+Presets (``--quick``, default, ``--full``; the run prints which and how many timed calls it makes):
+the default is a first look, RouteRM's default fp32 bundle and int8 against the eager and Optimum
+baselines at batch 1 and 32 (``DEFAULT``); ``--full`` is every engine at 1, 8 and 32 with 15 rounds
+(hours on 2 cores). Results go to ``results/runs/<timestamp>/`` unless ``--out`` says otherwise, so
+only ``--full --out results`` replaces the committed tables. Progress bars (tqdm, time left) cover
+exports, the GEMM limit and the rounds; library output during exports (ONNX Runtime's quantizer
+and tracer warnings) goes to ``<out>/export.log`` and is summarised in one line. The run ends with a
+summary per method: RouteRM's speed-up over each baseline engine (median and range over rounds),
+accuracies, and the load average at the start, with a warning above 0.5.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -80,12 +92,47 @@ PLAN = {
     "peft-eager": (("arliss",), None),
     "optimum-ort": (METHODS, ("fp32", "merged", True)),
 }
-FULL = {"batch_sizes": (1, 8, 32), "requests": 320, "repeats": 15, "warmup": 2, "gemm_repeats": 15}
-QUICK = {"batch_sizes": (1, 4), "requests": 8, "repeats": 2, "warmup": 1, "gemm_repeats": 3}
+ROUTERM = ("routerm-ort-fp32", "routerm-ort-optimized", "routerm-ort-int8", "routerm-ort-merged", "routerm-torch")
+BASELINES = ("hf-eager", "peft-eager", "optimum-ort")
+FULL = {"name": "full", "batch_sizes": (1, 8, 32), "requests": 320, "repeats": 15, "warmup": 2, "gemm_repeats": 15,
+        "engines": tuple(ENGINES)}
+DEFAULT = {"name": "default", "batch_sizes": (1, 32), "requests": 64, "repeats": 4, "warmup": 1, "gemm_repeats": 5,
+           "engines": ("routerm-ort-optimized", "routerm-ort-int8", "hf-eager", "peft-eager", "optimum-ort")}
+QUICK = {"name": "quick", "batch_sizes": (1, 4), "requests": 8, "repeats": 2, "warmup": 1, "gemm_repeats": 3,
+         "engines": tuple(ENGINES)}
+HIGH_LOAD = 0.5
 
 
 def log(message: str) -> None:
-    print(f"[latency] {message}", file=sys.stderr, flush=True)
+    from tqdm import tqdm
+    tqdm.write(f"[latency] {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def captured_output(log_path: Path):
+    """Send everything written to fd 1/2 (Python and C++ libraries alike) to ``log_path``; yields a
+    list that receives the number of lines captured."""
+    lines = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as fh:
+        start = fh.tell()
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+    with open(log_path, encoding="utf-8", errors="replace") as fh:
+        fh.seek(start)
+        lines.append(sum(1 for line in fh if line.strip()))
 
 
 def _csv(kind, choices=None):
@@ -102,20 +149,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python benchmarks/latency.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", type=_csv(str, METHODS), help="default: every method with a checkpoint")
-    p.add_argument("--engines", type=_csv(str, ENGINES), default=list(ENGINES), help="default: all (where they apply)")
+    p.add_argument("--engines", type=_csv(str, ENGINES), help=f"default {DEFAULT['engines']}; --full/--quick: all")
     p.add_argument("--batch-sizes", type=_csv(int), help=f"pairs per call (default {FULL['batch_sizes']})")
     p.add_argument("--requests", type=int, help=f"test pairs scored (default {FULL['requests']})")
     p.add_argument("--repeats", type=int, help=f"timed rounds (default {FULL['repeats']})")
     p.add_argument("--warmup", type=int, help=f"discarded rounds (default {FULL['warmup']})")
     p.add_argument("--threads", type=int, default=machine.available_cpus(), help="intra-op threads of every engine")
     p.add_argument("--quick", action="store_true", help=f"CI smoke test: {QUICK}")
+    p.add_argument("--full", action="store_true", help=f"publication run (hours on 2 cores): {FULL}")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     p.add_argument("--bundles", type=Path, default=Path("bundles"))
-    p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, help="default results/runs/<timestamp>; `--full --out results` updates the README's tables")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    preset = QUICK if args.quick else FULL
-    for key in ("batch_sizes", "requests", "repeats", "warmup"):
+    if args.quick and args.full:
+        p.error("--quick and --full are exclusive")
+    preset = QUICK if args.quick else FULL if args.full else DEFAULT
+    args.preset = preset["name"]
+    if args.out is None:
+        args.out = Path("results") / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    for key in ("batch_sizes", "requests", "repeats", "warmup", "engines"):
         if getattr(args, key) is None:
             setattr(args, key, preset[key])
     args.gemm_repeats = preset["gemm_repeats"]
@@ -148,10 +201,8 @@ def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_f
     return None
 
 
-def ensure_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, quick: bool = False) -> Path:
-    found = find_bundle(bundles, method, spec, checkpoint, any_fusion=quick)
-    if found is not None:
-        return found
+def export_missing(bundles: Path, method: str, spec: tuple, checkpoint: Path, quick: bool, export_log: Path) -> Path:
+    """Export the bundle ``spec`` of ``method`` into ``bundles/<default name>``; library output goes to ``export_log``."""
     from export.to_onnx import default_out, export_bundle
     precision, lora, optimize = spec
     optimize = optimize and not quick
@@ -159,9 +210,10 @@ def ensure_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, qui
     why = "exists but was made from another or an older checkpoint" if (out / "manifest.json").is_file() else "is missing"
     log(f"bundle {out} ({method} {precision} lora={lora} optimize={optimize}) {why}: exporting it from {checkpoint}")
     start = time.perf_counter()
-    # 60 validation pairs per domain for the export's accuracy check, as scripts/post_reproduce.sh
-    export_bundle(checkpoint, out, method=method, lora=lora, precision=precision, optimize=optimize, val_pairs=60)
-    log(f"exported {out} in {time.perf_counter() - start:.0f}s")
+    with captured_output(export_log) as captured:
+        # 60 validation pairs per domain for the export's accuracy check, as scripts/post_reproduce.sh
+        export_bundle(checkpoint, out, method=method, lora=lora, precision=precision, optimize=optimize, val_pairs=60)
+    log(f"exported {out} in {time.perf_counter() - start:.0f}s ({captured[0]} lines of library output in {export_log})")
     return out
 
 
@@ -196,7 +248,7 @@ class Worker:
 
 
 def measure_method(ctx, method: str, engines: dict, checkpoint: Path, requests, cost, counts, args,
-                   skipped: list) -> list[dict]:
+                   skipped: list, bar=None) -> list[dict]:
     """Load ``engines`` ({engine: bundle or None}), score, time interleaved; one record per (engine, B)."""
     texts = [(r.prompt, r.chosen, r.rejected) for r in requests]
     common = {"checkpoint": str(checkpoint), "threads": args.threads, "requests": texts}
@@ -251,6 +303,8 @@ def measure_method(ctx, method: str, engines: dict, checkpoint: Path, requests, 
                 if round_ >= args.warmup:
                     times[(engine, b)].append(ms)
                     flops[(engine, b)].append(work)
+        if bar is not None:
+            bar.update(1)
     records = []
     for engine, worker in workers.items():
         memory = worker.ask("stop")
@@ -266,6 +320,7 @@ def measure_method(ctx, method: str, engines: dict, checkpoint: Path, requests, 
                 "gflops_effective": round(float(statistics.median(f / t / 1e6 for f, t in zip(flops[(engine, b)], ms))), 2),
                 "params_total": cost.params_total, "params_active": cost.params_active,
                 "model_rss_mb": round(float(memory["model_rss_mb"]), 1), "repeats": len(ms),
+                "round_ms": [round(float(t), 3) for t in ms],
                 "bundle": info[engine]["bundle"], "requests": len(texts),
                 "tokens_real_mean": round(statistics.mean(
                     workload.batch_tokens(counts, r) for r in per_size[b]), 1),
@@ -275,10 +330,9 @@ def measure_method(ctx, method: str, engines: dict, checkpoint: Path, requests, 
 
 # --- main ------------------------------------------------------------------------------------------
 
-def plan_engines(args, method: str, checkpoint: Path, skipped: list) -> dict:
-    """{engine: bundle path or None} for the engines that apply to ``method``; builds missing bundles."""
-    from export.validate import ExportValidationError
-    out = {}
+def plan_engines(args, method: str, checkpoint: Path) -> tuple[dict, list]:
+    """``({engine: bundle path, None (no bundle) or a spec to export}, [(engine, spec) to export])``."""
+    out, missing = {}, []
     for engine in args.engines:
         methods, spec = PLAN[engine]
         if method not in methods:
@@ -288,12 +342,67 @@ def plan_engines(args, method: str, checkpoint: Path, skipped: list) -> dict:
             continue
         if method != "arliss":
             spec = (spec[0], "switchable", spec[2])      # the LoRA mode means nothing without adapters
+        found = find_bundle(args.bundles, method, spec, checkpoint, any_fusion=args.quick)
+        out[engine] = found if found is not None else spec
+        if found is None and spec not in [m for _, m in missing]:
+            missing.append((engine, spec))
+    return out, missing
+
+
+def build_bundles(args, plans: dict, missing: dict, skipped: list) -> None:
+    """Export every missing bundle (one progress bar); a refused export is one line in ``skipped``."""
+    from tqdm import tqdm
+
+    from export.validate import ExportValidationError
+    todo = [(method, engine, spec) for method, items in missing.items() for engine, spec in items]
+    if not todo:
+        return
+    log(f"{len(todo)} bundle(s) to export first (existing bundles in {args.bundles} are reused)")
+    made = {}
+    for method, engine, spec in tqdm(todo, desc="exports", unit="bundle", file=sys.stderr):
+        checkpoint = (args.checkpoints / method).resolve()
         try:
-            out[engine] = ensure_bundle(args.bundles, method, spec, checkpoint, quick=args.quick)
-        except (ValueError, OSError, ExportValidationError) as exc:  # e.g. int8 without validation data: say why
-            log(f"{method}/{engine}: skipped, no bundle: {type(exc).__name__}: {exc}")
-            skipped.append({"method": method, "engine": engine, "reason": f"no bundle: {exc}"})
-    return out
+            made[(method, spec)] = export_missing(args.bundles, method, spec, checkpoint, args.quick,
+                                                  args.out / "export.log")
+        except (ValueError, OSError, ExportValidationError) as exc:  # e.g. int8 refused by its guard: say why
+            reason = f"no bundle: {type(exc).__name__}: {exc}"
+            log(f"{method}/{engine}: skipped, {reason}")
+            made[(method, spec)] = reason
+    for method, plan in plans.items():
+        for engine, target in list(plan.items()):
+            if isinstance(target, tuple):
+                result = made[(method, target)]
+                if isinstance(result, str):
+                    skipped.append({"method": method, "engine": engine, "reason": result})
+                    del plan[engine]
+                else:
+                    plan[engine] = result
+
+
+def summary(results: dict) -> list[str]:
+    """Lines for the end of the run: RouteRM over each baseline engine per method, accuracy, load."""
+    lines = []
+    load = results["machine"].get("load_avg_1m_at_start")
+    lines.append(f"load average at start: {load}" + (f"  WARNING: above {HIGH_LOAD}, timings are not trustworthy; "
+                                                     f"rerun on a quiet machine" if load is not None and load > HIGH_LOAD else ""))
+    records = results["records"]
+    big = max((r["batch_size"] for r in records), default=None)
+    for method in dict.fromkeys(r["method"] for r in records):
+        rows = {r["engine"]: r for r in records if r["method"] == method and r["batch_size"] == big}
+        acc = ", ".join(f"{e} {r['accuracy']:.3f}" for e, r in rows.items())
+        lines.append(f"{method} (batch {big}): accuracy on the requests: {acc}")
+        for mine in (e for e in ROUTERM if e in rows):
+            for theirs in (e for e in BASELINES if e in rows):
+                a, b = rows[mine]["round_ms"], rows[theirs]["round_ms"]
+                ratios = sorted(y / x for x, y in zip(a, b))
+                if not ratios:
+                    continue
+                lines.append(f"  {mine} vs {theirs}: {statistics.median(ratios):.2f}x faster "
+                             f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; {rows[mine]['pairs_per_s']:.1f} vs "
+                             f"{rows[theirs]['pairs_per_s']:.1f} pairs/s)")
+    for s in results["skipped"]:
+        lines.append(f"skipped {s['method']}/{s['engine']}: {s['reason']}")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -307,16 +416,22 @@ def main(argv=None) -> int:
         return 2
     info = machine.machine_info(args.threads)       # load average before our own work starts
     requests = workload.sample_requests(args.requests, args.seed)
-    log(f"{len(requests)} test pairs over {len({r.domain for r in requests})} domains, batch sizes {args.batch_sizes}, "
-        f"{args.repeats} rounds after {args.warmup} warm-up, {args.threads} threads")
-    skipped, plans, costs, counts, lengths = [], {}, {}, {}, {}
+    calls = len(methods) * (args.warmup + args.repeats) * len(args.batch_sizes)
+    log(f"preset '{args.preset}': {len(methods)} method(s), engines {list(args.engines)}, batch sizes {args.batch_sizes}, "
+        f"{len(requests)} test pairs, {args.repeats} rounds after {args.warmup} warm-up ({calls} calls per engine), "
+        f"{args.threads} threads; results to {args.out}")
+    if info.get("load_avg_1m_at_start", 0) > HIGH_LOAD:
+        log(f"WARNING: load average {info['load_avg_1m_at_start']} > {HIGH_LOAD}: other work is running, timings will be slow")
+    skipped, plans, missing, costs, counts, lengths = [], {}, {}, {}, {}, {}
     for method in methods:
         checkpoint = (args.checkpoints / method).resolve()
         ckpt = load_checkpoint(checkpoint, expect_method=method)
         costs[method], counts[method] = workload.method_cost(ckpt), workload.count_tokens(ckpt, requests)
         lengths[method] = ckpt.card.max_length
         del ckpt
-        plans[method] = plan_engines(args, method, checkpoint, skipped)
+        plans[method], missing[method] = plan_engines(args, method, checkpoint)
+    args.out.mkdir(parents=True, exist_ok=True)
+    build_bundles(args, plans, missing, skipped)
     int8 = any("routerm-ort-int8" in p for p in plans.values())
     first = costs[methods[0]]
     rows = workload.typical_gemm_rows(counts[methods[0]], max(args.batch_sizes))
@@ -327,15 +442,18 @@ def main(argv=None) -> int:
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     if ctx.get_start_method() == "forkserver":  # import torch/ORT/transformers once; workers fork from it
         ctx.set_forkserver_preload(["benchmarks.latency_engines"])
+    from tqdm import tqdm
     records = []
-    for method in methods:
-        records += measure_method(ctx, method, plans[method], (args.checkpoints / method).resolve(), requests,
-                                  costs[method], counts[method], args, skipped)
+    with tqdm(total=len(methods) * (args.warmup + args.repeats), desc="rounds", unit="round", file=sys.stderr) as bar:
+        for method in methods:
+            bar.set_postfix_str(method)
+            records += measure_method(ctx, method, plans[method], (args.checkpoints / method).resolve(), requests,
+                                      costs[method], counts[method], args, skipped, bar)
     gemm += [dict(r, when="end") for r in machine.measure_gemm(shapes, args.threads, int8, repeats=args.gemm_repeats)]
     results = report.assemble(info, gemm, records, skipped, {
-        "methods": methods, "engines": args.engines, "batch_sizes": args.batch_sizes, "requests": len(requests),
-        "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads, "quick": args.quick,
-        "checkpoints": str(args.checkpoints), "bundles": str(args.bundles), "seed": args.seed,
+        "preset": args.preset, "methods": methods, "engines": list(args.engines), "batch_sizes": args.batch_sizes,
+        "requests": len(requests), "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
+        "quick": args.quick, "checkpoints": str(args.checkpoints), "bundles": str(args.bundles), "seed": args.seed,
         "spin_gap_s": SPIN_GAP_S, "start_method": ctx.get_start_method(),
         "max_length": lengths})
     brief = {k: results["machine"][k] for k in ("cpu", "threads", "gemm_gflops_fp32", "onnxruntime", "torch")}
@@ -343,6 +461,8 @@ def main(argv=None) -> int:
         print(json.dumps({**record, "machine": brief}), flush=True)
     paths = report.write_all(results, args.out)
     log("wrote " + ", ".join(str(p) for p in paths))
+    for line in summary(results):
+        log(line)
     return 0
 
 

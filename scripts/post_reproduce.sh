@@ -11,7 +11,7 @@ export ORT_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZER
 STAGES=${STAGES:-"fp32 served int8 merged fp16 latency render"}
 VAL=${VAL_PAIRS:-60}            # validation pairs per domain for the fp32 parity runs
 ACC_VAL=${ACC_VAL_PAIRS:-100000} # int8/fp16 accuracy bound (0.5 points): the whole validation split
-LATENCY_ARGS=${LATENCY_ARGS:-"--requests 96 --repeats 5 --warmup 1"}
+LATENCY_ARGS=${LATENCY_ARGS:-"--full --out results --requests 96 --repeats 5 --warmup 1"}
 failed=()
 run() { echo "+ $*"; "$@" || failed+=("$*"); }
 for stage in $STAGES; do

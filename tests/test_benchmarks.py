@@ -104,3 +104,22 @@ def test_markdown_reads_inside_a_readme_section(quick_run):
     assert "| method | engine | batch |" in block and "| target |" in block
     assert block.rstrip().endswith("(results/latency.png)")
     assert "not a measurement" in block
+
+
+def test_quick_run_says_its_preset_and_ends_with_a_summary(quick_run):
+    err = quick_run["stderr"]
+    assert "preset 'quick'" in err
+    assert "load average at start" in err
+    assert "routerm-ort-optimized vs hf-eager:" in err and "x faster (rounds" in err
+    assert "skipped baseline/routerm-ort-int8:" in err
+    for record in quick_run["json"]["records"]:
+        assert len(record["round_ms"]) == record["repeats"]
+
+
+def test_default_preset_writes_a_run_folder_not_the_committed_results():
+    from benchmarks.latency import DEFAULT, parse_args
+    args = parse_args([])
+    assert args.preset == "default" and args.out.parent == Path("results") / "runs"
+    assert args.batch_sizes == sorted(DEFAULT["batch_sizes"]) and list(args.engines) == list(DEFAULT["engines"])
+    full = parse_args(["--full", "--out", "results"])
+    assert full.preset == "full" and full.out == Path("results") and full.repeats == 15
