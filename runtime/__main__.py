@@ -1,4 +1,5 @@
 """``python -m runtime score --bundle DIR --input pairs.jsonl --output rewards.jsonl``
+(``python -m runtime serve --bundle DIR``: the HTTP server, see runtime.server)
 
 Streams a JSONL file through a :class:`RewardEngine` in chunks, with a progress bar. Each input
 line is a JSON object with ``prompt`` and ``response`` (written back as ``reward``), or ``prompt``,
@@ -156,8 +157,31 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--threads", type=int, default=None, help="intra-op threads")
     score.add_argument("--allow-fallback", action="store_true", help="run elsewhere if a named provider is missing")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    serve = sub.add_parser("serve", help="HTTP reward server (TEI /predict, OpenRLHF /get_reward, /v1/rewards)")
+    serve.add_argument("--bundle", required=True, help="bundle directory")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--threads", type=int, default=None, help="intra-op threads")
+    serve.add_argument("--providers", nargs="+", default=None, help="e.g. cuda cpu (default: best available)")
+    serve.add_argument("--max-batch-pairs", type=int, default=64, help="pairs per coalesced engine call")
+    serve.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for company")
+    serve.add_argument("--max-queue-pairs", type=int, default=4096, help="queued pairs before 429")
+    serve.add_argument("--max-request-pairs", type=int, default=256, help="pairs per request before 413")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.command == "serve":
+        from .server import ServerConfig, serve as run_server
+        try:
+            config = ServerConfig(max_batch_pairs=args.max_batch_pairs, max_wait_ms=args.max_wait_ms,
+                                  max_queue_pairs=args.max_queue_pairs, max_request_pairs=args.max_request_pairs)
+            run_server(args.bundle, args.host, args.port, config, threads=args.threads, providers=args.providers)
+        except ImportError as exc:
+            print(f"error: the server needs starlette and uvicorn (pip install 'routerm[serve]'): {exc}", file=sys.stderr)
+            return 1
+        except (BundleError, ProviderError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.batch_size < 1:
         parser.error(f"--batch-size must be positive, got {args.batch_size}")
     if args.input != "-" and not Path(args.input).is_file():

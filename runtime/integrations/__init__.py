@@ -1,0 +1,1 @@
+"""Adapters from RLHF trainers' calling conventions to RouteRM (runtime.integrations.trl)."""
