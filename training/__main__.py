@@ -1,4 +1,8 @@
-"""``python -m training train|evaluate --method M [--quick] [--base-model PATH] ...``"""
+"""``python -m training train|evaluate --method M [--quick] [--base-model PATH] ...``
+
+``python -m training add-domain --method arliss|rodos --from CHECKPOINT --domain NAME --data PAIRS.jsonl
+[--out DIR]``: grow a routed checkpoint by one domain (training.add_domain).
+"""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +27,7 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("command", choices=["train", "evaluate"])
+    parser.add_argument("command", choices=["train", "evaluate", "add-domain"])
     parser.add_argument("--method", choices=METHODS + ("all",), default="all")
     parser.add_argument("--quick", action="store_true", help="small subset, minutes on a CPU")
     parser.add_argument("--base-model", help="local Hugging Face checkpoint (default: all-MiniLM-L6-v2)")
@@ -31,7 +35,24 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--out-dir")
+    parser.add_argument("--from", dest="source", help="add-domain: the checkpoint to grow")
+    parser.add_argument("--domain", help="add-domain: the new domain's name")
+    parser.add_argument("--data", help="add-domain: the new domain's pairs (JSONL, .gz allowed)")
+    parser.add_argument("--out", help="add-domain: where the grown checkpoint goes (default: <from>-<domain>)")
     args = parser.parse_args(argv)
+    if args.command == "add-domain":
+        from training.add_domain import add_domain
+        missing = [f"--{k}" for k, v in (("from", args.source), ("domain", args.domain), ("data", args.data)) if not v]
+        if missing or args.method == "all":
+            parser.error(f"add-domain needs --method arliss|rodos, --from, --domain and --data (missing {missing or ['--method']})")
+        out = args.out or f"{args.source.rstrip('/')}-{args.domain}"
+        try:
+            stats = add_domain(args.source, args.domain, args.data, out, method=args.method)
+        except (ValueError, FileExistsError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.method}: added '{args.domain}' in {stats['add_seconds']:.0f}s -> {out}")
+        return 0
     cfg = config_from_args(args)
     splits = load_splits(cfg.domains)
     methods = METHODS if args.method == "all" else (args.method,)

@@ -68,7 +68,12 @@ def _parse_line(line: str, where: str, domain: str) -> Pair:
 
 def load_domain(domain: str, data_dir: Path | str = DATA_DIR) -> list[Pair]:
     """All pairs of one domain, validated line by line."""
-    path = Path(data_dir) / f"{domain}.jsonl.gz"
+    return load_pairs_file(Path(data_dir) / f"{domain}.jsonl.gz", domain)
+
+
+def load_pairs_file(path: Path | str, domain: str) -> list[Pair]:
+    """All pairs of ``path`` (JSONL, gzipped if it ends in .gz), each line's ``domain`` must be ``domain``."""
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (domain '{domain}')")
     opener = gzip.open if path.suffix == ".gz" else open

@@ -1,0 +1,101 @@
+"""Growing ARLISS and RODOS by one domain (training.add_domain), on tiny models and synthetic pairs."""
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.checkpoint import CheckpointCard, load_checkpoint
+from tiny import synthetic_splits, tiny_base, tiny_config
+from training.add_domain import add_domain
+from training.evaluate import evaluate, pair_rewards
+from training.methods import train
+
+OLD, NEW = ("alpha", "beta"), "gamma"
+
+
+def digests(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    root = tmp_path_factory.mktemp("add_domain")
+    base = tiny_base(root)
+    splits = {**synthetic_splits(OLD), **synthetic_splits((NEW,), n_train=200, n_test=60, seed=1)}  # >= 100 test pairs
+    cfg = tiny_config(root, base, domains=OLD)
+    data = root / f"{NEW}.jsonl"
+    with open(data, "w", encoding="utf-8") as fh:
+        for split in ("train", "validation", "test"):
+            for p in splits[NEW][split]:
+                fh.write(json.dumps({"id": p.id, "domain": NEW, "prompt": p.prompt, "chosen": p.chosen,
+                                     "rejected": p.rejected}) + "\n")
+    out = {}
+    for method in ("arliss", "rodos"):
+        train(method, {d: splits[d] for d in OLD}, cfg)
+        src = cfg.method_dir(method)
+        before = digests(src)
+        stats = add_domain(src, NEW, data, root / f"{method}-grown", method=method,
+                           old_splits={d: splits[d] for d in OLD})
+        out[method] = {"src": src, "dst": root / f"{method}-grown", "before": before, "stats": stats}
+    return out, splits
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_old_parts_are_byte_identical_and_the_card_has_lineage(grown, method):
+    runs, _ = grown
+    run = runs[method]
+    assert digests(run["src"]) == run["before"], "the source checkpoint was modified"
+    after = digests(run["dst"])
+    old_parts = "adapters" if method == "arliss" else "rewards"
+    for domain in OLD:
+        mine = {k: v for k, v in run["before"].items() if k.startswith(f"{old_parts}/{domain}/")}
+        assert mine and all(after[k] == v for k, v in mine.items()), domain
+    card = CheckpointCard.load(run["dst"])
+    assert card.domains == OLD + (NEW,)
+    (entry,) = card.extra["lineage"]
+    assert entry["added"] == NEW and len(entry["data_sha256"]) == 64 and entry["seconds"] > 0
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_grown_checkpoint_scores_old_domains_as_before_and_learns_the_new_one(grown, method):
+    runs, splits = grown
+    old = load_checkpoint(runs[method]["src"], method)
+    new = load_checkpoint(runs[method]["dst"], method)
+    pairs = splits["alpha"]["test"][:8]
+    before = pair_rewards(old, pairs, "alpha")
+    after = pair_rewards(new, pairs, "alpha")
+    for a, b in zip(before, after):
+        torch.testing.assert_close(a, b)
+    result = evaluate(new, {d: splits[d] for d in OLD + (NEW,)}, None)
+    assert result["method"]["domains"][NEW]["oracle_accuracy"] >= 0.9, result["method"]["domains"][NEW]
+    assert result["router"]["accuracy"] >= 0.9
+
+
+def test_single_models_refuse_with_a_clear_message(tmp_path):
+    CheckpointCard("baseline", OLD, 32, "base").save(tmp_path)
+    with pytest.raises(ValueError, match="retraining"):
+        add_domain(tmp_path, NEW, tmp_path / "x.jsonl", tmp_path / "out")
+
+
+def test_bad_new_data_names_file_and_line(grown, tmp_path):
+    runs, _ = grown
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "domain": "gamma", "prompt": "p", "chosen": "a"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: missing field 'rejected'"):
+        add_domain(runs["arliss"]["src"], NEW, bad, tmp_path / "out", old_splits={})
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_grown_checkpoint_exports_and_serves_n_plus_one_domains(grown, method, tmp_path):
+    from export.to_onnx import export_bundle
+    from runtime import RewardEngine
+    runs, splits = grown
+    bundle = export_bundle(runs[method]["dst"], tmp_path / method, optimize=False)
+    engine = RewardEngine.from_bundle(bundle)
+    assert engine.domains == OLD + (NEW,)
+    pairs = splits[NEW]["test"][:6]
+    served = engine.score([p.prompt for p in pairs], [p.chosen for p in pairs], [NEW] * len(pairs)).rewards
+    chosen, _ = pair_rewards(load_checkpoint(runs[method]["dst"], method), pairs, NEW)
+    assert abs(served - chosen.numpy()).max() < 1e-4
