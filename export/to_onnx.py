@@ -7,7 +7,8 @@ Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes;
 error naming the command that makes it, nothing is trained here), ``--out bundles/<method>`` with
 ``-<precision>`` (not fp32), ``-merged`` (ARLISS merged) and ``-noopt`` appended for non-default
 variants, e.g. ``bundles/arliss-int8-merged``. Figures are merged into ``results/export.json`` as
-``{method: {variant: {max_abs_diff, accuracy, accuracy_delta, bundle_mb, export_seconds}}}`` with
+``{method: {variant: {max_abs_diff, accuracy, accuracy_delta, decision_agreement, reward_rank_correlation,
+router_agreement, accuracy_delta_ci95, bundle_mb, export_seconds}}}`` with
 variant ``<precision>[-<lora>][-noopt]`` (``fp32-switchable``, ``int8``, ...).
 
 Python API: :func:`export_bundle`. Steps: load the checkpoint (``models.checkpoint``), build one
@@ -150,11 +151,13 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
                                    "outputs": [o.name for o in sessions[role].get_outputs()]}
 
         accuracy = accuracy_ref = None
+        guard = {}
         if pairs is not None:
             lengths = (ckpt.tokenizer, pairs, ckpt.card.max_length, router_len)
-            accuracy_ref = validate.pairwise_accuracy(reference, layout, *lengths)
-            accuracy = validate.pairwise_accuracy(validate.ort_runner(sessions), layout, *lengths)
-            validate.check_accuracy(precision, accuracy, accuracy_ref)
+            guard = validate.agreement(validate.pairwise_outcomes(reference, layout, *lengths),
+                                       validate.pairwise_outcomes(validate.ort_runner(sessions), layout, *lengths))
+            accuracy, accuracy_ref = guard["accuracy"], guard["accuracy_reference"]
+            validate.check_agreement(precision, guard)
 
         files = bundle.copy_tokenizer(checkpoint, stage)
         total, active = params_of(ckpt)
@@ -162,6 +165,8 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
             "max_abs_diff": max(diffs.values()),
             "accuracy": accuracy,
             "accuracy_delta": None if accuracy is None else accuracy - accuracy_ref,
+            **{k: guard[k] for k in ("decision_agreement", "reward_rank_correlation", "router_agreement",
+                                     "accuracy_delta_ci95") if k in guard},
             "bundle_mb": round(bundle.bundle_mb(stage), 3),
             "export_seconds": round(time.perf_counter() - started, 2),
         }
@@ -188,7 +193,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
                     "split": "validation" if pairs is not None else None,
                     "pairs_per_domain": {d: len(p) for d, p in pairs.items()} if pairs else None,
                     "accuracy_torch_fp32": accuracy_ref,
-                    "accuracy_drop_bound": validate.ACCURACY_DROP_BOUND.get(precision),
+                    "decision_agreement_bound": validate.DECISION_AGREEMENT_BOUND.get(precision),
                 },
                 "figures": figures,
             },

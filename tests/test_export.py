@@ -156,11 +156,26 @@ def test_reduced_precision_exports_keep_accuracy(tiny_checkpoints, tiny_splits, 
     m = load_manifest(out)
     figures = m.export["figures"]
     assert m.precision == precision
-    assert figures["accuracy_delta"] >= -0.005 and figures["accuracy"] > 0.5
+    assert figures["decision_agreement"] >= 0.98 and figures["accuracy"] > 0.5
+    assert figures["reward_rank_correlation"] > 0.99 and figures["router_agreement"] >= 0.98
     assert 0 < figures["max_abs_diff"] < 0.1      # reduced precision: not exact, not wild
     for role, graph in m.graphs.items():          # inputs int64, outputs fp32 whatever the precision
         sess = session(m.graph_path(role))
         assert [o.type for o in sess.get_outputs()] == ["tensor(float)"] * len(graph.outputs)
+
+
+def test_int8_guard_refuses_on_disagreement_not_on_accuracy_noise():
+    from export.validate import ExportValidationError, agreement, check_agreement
+    ref = {"domain": np.zeros(100, int), "routed": np.zeros(100, int), "chosen": np.linspace(0, 1, 100),
+           "rejected": np.linspace(1, 0, 100)}
+    same_decisions = {**ref, "chosen": ref["chosen"] * 1.01}
+    check_agreement("int8", agreement(ref, same_decisions))            # rewards moved, decisions kept: accepted
+    flipped = {**ref, "chosen": ref["chosen"].copy()}
+    flipped["chosen"][:3] = 2.0                                          # 3 of 100 decisions flip
+    figures = agreement(ref, flipped)
+    assert figures["decision_agreement"] == 0.97
+    with pytest.raises(ExportValidationError, match="97.0% of 100 validation decisions"):
+        check_agreement("int8", figures)
 
 
 def test_results_merge_keeps_other_methods(tmp_path):
