@@ -64,12 +64,62 @@ def kernels_table() -> str | None:
     return "\n".join(out)
 
 
+def footprint_table() -> str | None:
+    path = RESULTS / "runtime_footprint.json"
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    load = d.get("load_average_start", [None])[0]
+    lines = [f"Core install (`pip install .`: onnxruntime, numpy, tokenizers and their dependencies): "
+             f"**{d['core_site_packages_mb']:.0f} MB** of site-packages; the development venv: "
+             f"{d['dev_site_packages_mb']:.0f} MB. Load average at start: {load}.", "",
+             "| bundle | weights on disk MB | `import runtime` s | torch/transformers loaded | RSS after import MB | "
+             "after load MB | after first score MB | first score s (8 pairs) | max diff vs dev venv |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in d["bundles"].items():
+        if "error" in r:
+            lines.append(f"| {name} | error: {r['error']} | | | | | | | |")
+            continue
+        heavy = ", ".join(r["heavy_modules_after_score"]) or "none"
+        lines.append(f"| {name} | {r['weights_on_disk_mb']:.1f} | {r['import_seconds']:.2f} | {heavy} | "
+                     f"{r['rss_mb_after_import']:.0f} | {r['rss_mb_after_load']:.0f} | {r['rss_mb_after_first_score']:.0f} | "
+                     f"{r['first_score_seconds']:.3f} | {r['max_abs_diff_vs_dev_venv']:.1e} |")
+    tok = d.get("tokenization")
+    if tok:
+        lines += ["", f"Tokenization of the test pairs (batches of 32, 256 tokens, best of 3): transformers "
+                      f"{tok['transformers']['ms_per_batch_of_32']:.1f} ms per batch, the runtime's `tokenizers` path "
+                      f"{tok['tokenizers']['ms_per_batch_of_32']:.1f} ms."]
+    return "\n".join(lines)
+
+
+def serve_table() -> str | None:
+    path = RESULTS / "serve.json"
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    lines = [f"Load average at start: {d['load_average_start'][0]}.", "",
+             "| method | clients | requests sent | answered once | lost | pairs/s | vs offline batch 32 | p50 ms | p99 ms | statuses |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    faults = []
+    for method, row in d["methods"].items():
+        for r in row["runs"]:
+            lines.append(f"| {method} | {r['clients']} | {r['requests_sent']} | {r['answered_ok']} | {r['lost']} | "
+                         f"{r['pairs_per_s']:.1f} | {r['vs_offline']:.2f} | {r['p50_ms']} | {r['p99_ms']} | {r['statuses']} |")
+        f = row.get("faults", {})
+        faults.append(f"- {method}: offline {row['offline_pairs_per_s_batch32']:.1f} pairs/s; faults: "
+                      f"{f.get('disconnects')} mid-request disconnects, malformed-body statuses {f.get('malformed')}, "
+                      f"burst {f.get('burst', {}).get('statuses')}, healthy after: {f.get('healthy_after')}")
+    return "\n".join(lines + [""] + faults)
+
+
 SECTIONS = {
     "accuracy": lambda: _md_file("accuracy.md"),
     "export": export_table,
     "engine": engine_table,
     "latency": lambda: _md_file("latency.md"),
     "kernels": kernels_table,
+    "footprint": footprint_table,
+    "serve": serve_table,
 }
 
 
