@@ -28,23 +28,19 @@ import torch
 from torch import nn
 
 from models.arliss import ROUTER, ArlissModel, _backbone
+from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard
 from models.text import TRUNCATION_POLICY
 from training.config import TrainConfig
 from training.data import DOMAINS, load_pairs_file, load_splits, split_pairs
-from models.base import load_tokenizer
-from training.methods import (_base, _pairwise, _probe_reward, _probe_router, _probed_reward_head, _reward_model,
-                              _router, _score, _set_linear, _summary, _with_probe)
+from training.methods import _base, arliss_reward_adapter, arliss_router, rodos_reward_model, rodos_router
 
 ROUTED = ("arliss", "rodos")
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _config(card: CheckpointCard, domains: tuple[str, ...], out: Path) -> TrainConfig:
@@ -83,21 +79,7 @@ def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConf
     model.router_head = _grown_linear(model.router_head, n)
     model.config = grown
     model.train()
-    named = model.trainable_for
-    runs = {}
-    probe = None
-    if cfg.linear_probe:
-        weight, bias, probe = _probe_router(cfg, tok, splits)
-        _set_linear(model.router_head, weight, bias)
-    runs["router"] = _with_probe(_summary(_router(model.router_logits, named(ROUTER), [model], splits, cfg, tok,
-                                                  cfg.lora_lr, "arliss/router", weight_decay=0.0)), probe)
-    probe = None
-    if cfg.linear_probe:
-        w, probe = _probe_reward(cfg, tok, splits, (domain,))
-        _set_linear(model.reward_heads, w, row=n - 1)
-    run = _pairwise(lambda b: (model.rewards(b, domain), None), named(domain), [model], splits, (domain,), tok, cfg,
-                    cfg.lora_lr, f"arliss/{domain}", weight_decay=0.0)
-    runs[domain] = _with_probe(_summary(run), probe)
+    runs = {"router": arliss_router(model, splits, cfg, tok), domain: arliss_reward_adapter(model, splits, cfg, tok, domain)}
     model.save(out)
     for old in grown.domains[:-1]:                            # byte-identical copies of the untouched adapters
         shutil.rmtree(out / "adapters" / old)
@@ -109,20 +91,10 @@ def _grow_rodos(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfi
     runs = {}
     for old in cfg.domains[:-1]:
         shutil.copytree(src / "rewards" / old, out / "rewards" / old)
-    model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
-    probe = _probed_reward_head(model, cfg, tok, splits, (domain,))
-    run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.lr,
-                    f"rodos/{domain}")
-    runs[domain] = _with_probe(_summary(run), probe)
+    model, runs[domain] = rodos_reward_model(splits, cfg, tok, domain)
     model.save_pretrained(out / "rewards" / domain)
     del model
-    router = _reward_model(cfg, tok, num_labels=len(cfg.domains), train_layers=None)
-    probe = None
-    if cfg.linear_probe:
-        weight, bias, probe = _probe_router(cfg, tok, splits)
-        _set_linear(router.score, weight, bias)
-    runs["router"] = _with_probe(_summary(_router(lambda b: router(**b).logits, router.named_parameters(), [router],
-                                                  splits, cfg, tok, cfg.router_lr, "rodos/router")), probe)
+    router, runs["router"] = rodos_router(splits, cfg, tok)
     router.save_pretrained(out / "router")
     return runs
 

@@ -224,30 +224,65 @@ def train_more(splits: dict, cfg: TrainConfig) -> dict:
     return _save_single(model, tok, "more", cfg, run, probe)
 
 
-def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
-    tok = _tokenizer(cfg)
-    out = cfg.method_dir("rodos")
-    runs = {}
+def rodos_router(splits: dict, cfg: TrainConfig, tok) -> tuple[RewardModel, dict]:
+    """RODOS's n-way router over ``cfg.domains`` (probe start, then every layer fine-tuned): (model, run summary)."""
     router = _reward_model(cfg, tok, num_labels=len(cfg.domains), train_layers=None)
     probe = None
     if cfg.linear_probe:
         weight, bias, probe = _probe_router(cfg, tok, splits)
         _set_linear(router.score, weight, bias)
-    runs["router"] = _with_probe(_summary(_router(lambda b: router(**b).logits, router.named_parameters(), [router],
-                                                  splits, cfg, tok, cfg.router_lr, "rodos/router")), probe)
+    run = _router(lambda b: router(**b).logits, router.named_parameters(), [router], splits, cfg, tok, cfg.router_lr,
+                  "rodos/router")
+    return router, _with_probe(_summary(run), probe)
+
+
+def rodos_reward_model(splits: dict, cfg: TrainConfig, tok, domain: str) -> tuple[RewardModel, dict]:
+    """One RODOS domain model (probe start, then the top layers fine-tuned on ``domain``): (model, run summary)."""
+    model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
+    probe = _probed_reward_head(model, cfg, tok, splits, (domain,))
+    run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.lr,
+                    f"rodos/{domain}")
+    return model, _with_probe(_summary(run), probe)
+
+
+def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
+    tok = _tokenizer(cfg)
+    out = cfg.method_dir("rodos")
+    runs = {}
+    router, runs["router"] = rodos_router(splits, cfg, tok)
     router.save_pretrained(out / "router")
     del router
     for domain in cfg.domains:
-        model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
-        probe = _probed_reward_head(model, cfg, tok, splits, (domain,))
-        run = _pairwise(_score(model), model.named_parameters(), [model], splits, (domain,), tok, cfg, cfg.lr,
-                        f"rodos/{domain}")
-        runs[domain] = _with_probe(_summary(run), probe)
+        model, runs[domain] = rodos_reward_model(splits, cfg, tok, domain)
         model.save_pretrained(out / "rewards" / domain)
     tok.save_pretrained(out)
     stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs}
     _save_card(out, "rodos", cfg, stats)
     return stats
+
+
+# ARLISS heads share one [n, H] matrix: weight decay 0 so training one domain never shrinks another's row.
+
+def arliss_router(model: ArlissModel, splits: dict, cfg: TrainConfig, tok) -> dict:
+    """Train ARLISS's router adapter and head over ``cfg.domains`` (probe start on the base features)."""
+    probe = None
+    if cfg.linear_probe:  # a fresh LoRA adapter is the identity (B = 0): the base model's features
+        weight, bias, probe = _probe_router(cfg, tok, splits)
+        _set_linear(model.router_head, weight, bias)
+    run = _router(model.router_logits, model.trainable_for(ROUTER), [model], splits, cfg, tok, cfg.lora_lr,
+                  "arliss/router", weight_decay=0.0)
+    return _with_probe(_summary(run), probe)
+
+
+def arliss_reward_adapter(model: ArlissModel, splits: dict, cfg: TrainConfig, tok, domain: str) -> dict:
+    """Train ``domain``'s (fresh) reward adapter and its head row (probe start on the base features)."""
+    probe = None
+    if cfg.linear_probe:
+        w, probe = _probe_reward(cfg, tok, splits, (domain,))
+        _set_linear(model.reward_heads, w, row=model.domain_index(domain))
+    run = _pairwise(lambda b: (model.rewards(b, domain), None), model.trainable_for(domain), [model], splits,
+                    (domain,), tok, cfg, cfg.lora_lr, f"arliss/{domain}", weight_decay=0.0)
+    return _with_probe(_summary(run), probe)
 
 
 def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
@@ -259,24 +294,9 @@ def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
                         lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, pooling=default_pooling(base_cfg),
                         lora_layers=top)
     model = ArlissModel.new(acfg).train()
-    runs = {}
-    # Heads share one [n, H] matrix: weight decay 0 so training one domain never shrinks another's row.
-    named = model.trainable_for
-    probe = None
-    if cfg.linear_probe:  # every LoRA adapter starts as the identity (B = 0): the base model's features
-        weight, bias, probe = _probe_router(cfg, tok, splits)
-        _set_linear(model.router_head, weight, bias)
-    runs["router"] = _with_probe(_summary(_router(model.router_logits, named(ROUTER), [model], splits, cfg, tok,
-                                                  cfg.lora_lr, "arliss/router", weight_decay=0.0)), probe)
-    for i, domain in enumerate(cfg.domains):
-        probe = None
-        if cfg.linear_probe:
-            w, probe = _probe_reward(cfg, tok, splits, (domain,))
-            _set_linear(model.reward_heads, w, row=i)
-        params = named(domain)
-        run = _pairwise(lambda b, d=domain: (model.rewards(b, d), None), params, [model], splits, (domain,), tok, cfg,
-                        cfg.lora_lr, f"arliss/{domain}", weight_decay=0.0)
-        runs[domain] = _with_probe(_summary(run), probe)
+    runs = {"router": arliss_router(model, splits, cfg, tok)}
+    for domain in cfg.domains:
+        runs[domain] = arliss_reward_adapter(model, splits, cfg, tok, domain)
     out = cfg.method_dir("arliss")
     model.save(out)
     tok.save_pretrained(out)
