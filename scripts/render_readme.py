@@ -69,7 +69,7 @@ def footprint_table() -> str | None:
     if not path.is_file():
         return None
     d = json.loads(path.read_text())
-    load = d.get("load_average_start", [None])[0]
+    load = round(d.get("load_average_start", [0.0])[0], 2)
     lines = [f"Core install (`pip install .`: onnxruntime, numpy, tokenizers and their dependencies): "
              f"**{d['core_site_packages_mb']:.0f} MB** of site-packages; the development venv: "
              f"{d['dev_site_packages_mb']:.0f} MB. Load average at start: {load}.", "",
@@ -97,7 +97,7 @@ def serve_table() -> str | None:
     if not path.is_file():
         return None
     d = json.loads(path.read_text())
-    lines = [f"Load average at start: {d['load_average_start'][0]}.", "",
+    lines = [f"Load average at start: {d['load_average_start'][0]:.2f}.", "",
              "| method | clients | requests sent | answered once | lost | pairs/s | vs offline batch 32 | p50 ms | p99 ms | statuses |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     faults = []
