@@ -169,7 +169,10 @@ def test_queue_overflow_is_429_and_shutdown_finishes_in_flight(tiny_bundles):
         body = {"inputs": ["p", "r"], "raw_scores": True}
         with ThreadPoolExecutor(3) as pool:
             first = [pool.submit(call, server.url, "/predict", body) for _ in range(3)]  # 1 running, 2 queued
-            time.sleep(1.0)
+            deadline = time.monotonic() + 60
+            while "routerm_queue_pairs 2" not in call(server.url, "/metrics")[1]:   # wait until the queue is full
+                assert time.monotonic() < deadline, "the three requests never filled the queue"
+                time.sleep(0.05)
             assert call(server.url, "/predict", body)[0] == 429
             slow.release.set()
             assert [f.result()[0] for f in first] == [200, 200, 200]
