@@ -63,9 +63,10 @@ class BundleTokenizer:
 
         path = Path(path)
         try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-            self._tok = Tokenizer.from_str(json.dumps(spec))
-        except (OSError, ValueError, Exception) as exc:  # tokenizers raises a bare Exception on bad files
+            text = path.read_text(encoding="utf-8")
+            spec = json.loads(text)
+            self._tok = Tokenizer.from_str(text)
+        except Exception as exc:  # OSError, JSON errors; tokenizers raises a bare Exception on bad files
             raise BundleError(f"{path}: not a readable tokenizer.json ({exc})") from None
         self._tok.no_truncation()
         self._tok.no_padding()
