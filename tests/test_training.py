@@ -95,3 +95,23 @@ def test_decoder_base_model_trains(tmp_path_factory, tiny_splits, method):
     ckpt = load_checkpoint(cfg.method_dir(method), method)
     c, r = pair_rewards(ckpt, tiny_splits["alpha"]["test"][:4], "alpha")
     assert c.shape == (4,) and torch.isfinite(c).all() and torch.isfinite(r).all()
+
+
+def test_reproduce_resumes_a_method_whose_settings_did_not_change(tmp_path):
+    """A router setting retrains the routed methods only; a learning rate retrains everything."""
+    import json
+
+    from models.checkpoint import CARD
+    from training.config import TrainConfig
+    from training.reproduce import _trained_with
+
+    old = TrainConfig(out_dir=str(tmp_path))
+    for method in ("baseline", "more", "rodos", "arliss"):
+        (tmp_path / method).mkdir()
+        (tmp_path / method / CARD).write_text(json.dumps({"train_config": old.to_dict()}))
+    router = old.with_(router_max_length=old.router_max_length * 2)
+    assert [m for m in ("baseline", "more", "rodos", "arliss") if _trained_with(router, m)] == ["baseline", "more"]
+    lora = old.with_(lora_r=old.lora_r * 2)
+    assert [m for m in ("baseline", "more", "rodos", "arliss") if _trained_with(lora, m)] == ["baseline", "more", "rodos"]
+    assert not any(_trained_with(old.with_(lr=old.lr / 2), m) for m in ("baseline", "more", "rodos", "arliss"))
+    assert all(_trained_with(old, m) for m in ("baseline", "more", "rodos", "arliss"))

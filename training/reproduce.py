@@ -8,7 +8,8 @@ layers (or LoRA on them) fine-tune on ``train_pairs_per_domain`` pairs a domain 
 with model choice (the probe start included) on the whole validation split, and one evaluation
 on the whole test split (fp32, the precision the exported graphs serve).
 
-Resumable per method: a method whose checkpoint card holds this run's config is not trained again,
+Resumable per method: a method whose checkpoint card holds this run's config (the settings that
+method reads, ``TrainConfig.for_method``) is not trained again,
 and its test evaluation is reused from ``<checkpoint>/test_eval.json``; a crash in the third method
 does not redo the first two. ``--fresh`` retrains everything.
 """
@@ -43,7 +44,11 @@ def _trained_with(cfg: TrainConfig, method: str) -> bool:
     card = cfg.method_dir(method) / CARD
     if not card.is_file():
         return False
-    return json.loads(card.read_text()).get("train_config") == json.loads(json.dumps(cfg.to_dict()))
+    saved = json.loads(card.read_text()).get("train_config")
+    if saved is None:
+        return False
+    wanted = json.loads(json.dumps(cfg.for_method(method)))
+    return {k: saved.get(k) for k in wanted} == wanted
 
 
 def _fmt(x: float) -> str:
