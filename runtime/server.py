@@ -140,6 +140,11 @@ class Batcher:
     def queued_pairs(self) -> int:
         return self._pairs
 
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` began: no new requests are taken."""
+        return self._closing
+
     async def score(self, prompts: list[str], responses: list[str], domains: list[str] | None):
         """``(rewards [n], domains [n], router_probs [n, d] or None)`` for one request's pairs."""
         loop = asyncio.get_running_loop()
@@ -336,7 +341,7 @@ def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), prov
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > config.max_body_bytes:
             raise HttpError(413, "Payload", f"body of {size} bytes is over the limit of {config.max_body_bytes}")
-        body = b""
+        body = bytearray()  # appended in place: chunks of a large body do not copy what came before
         async for chunk in request.stream():
             body += chunk
             if len(body) > config.max_body_bytes:
@@ -384,7 +389,7 @@ def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), prov
 
     async def health(request):
         batcher = state.get("batcher")
-        if batcher is None or batcher._closing:
+        if batcher is None or batcher.closing:
             raise HttpError(503, "Unhealthy", "not serving")
         return JSONResponse({"status": "ok"})
 

@@ -92,6 +92,11 @@ def footprint_table() -> str | None:
     return "\n".join(lines)
 
 
+def _counts(statuses: dict | None) -> str:
+    """``{"200": 19, "429": 29}`` as ``200 x19, 429 x29``."""
+    return ", ".join(f"{k} x{v}" for k, v in sorted((statuses or {}).items())) or "none"
+
+
 def serve_table() -> str | None:
     path = RESULTS / "serve.json"
     if not path.is_file():
@@ -104,12 +109,36 @@ def serve_table() -> str | None:
     for method, row in d["methods"].items():
         for r in row["runs"]:
             lines.append(f"| {method} | {r['clients']} | {r['requests_sent']} | {r['answered_ok']} | {r['lost']} | "
-                         f"{r['pairs_per_s']:.1f} | {r['vs_offline']:.2f} | {r['p50_ms']} | {r['p99_ms']} | {r['statuses']} |")
+                         f"{r['pairs_per_s']:.1f} | {r['vs_offline']:.2f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {_counts(r['statuses'])} |")
         f = row.get("faults", {})
         faults.append(f"- {method}: offline {row['offline_pairs_per_s_batch32']:.1f} pairs/s; faults: "
-                      f"{f.get('disconnects')} mid-request disconnects, malformed-body statuses {f.get('malformed')}, "
-                      f"burst {f.get('burst', {}).get('statuses')}, healthy after: {f.get('healthy_after')}")
+                      f"{f.get('disconnects')} mid-request disconnects, malformed-body statuses {_counts(f.get('malformed'))}, "
+                      f"burst {_counts(f.get('burst', {}).get('statuses'))}, healthy after: {f.get('healthy_after')}")
     return "\n".join(lines + [""] + faults)
+
+
+def add_domain_table() -> str | None:
+    path = RESULTS / "add_domain.json"
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    lines = [f"Router scheme: {d.get('router_scheme')}. Load average at start: {d['load_average_start'][0]:.2f}.", "",
+             "| method | added domain | added: routed acc. | five-domain: routed acc. | added minus five-domain [95% CI] "
+             "| oracle acc. added / five | old domains: max oracle change | old weights identical | router acc. added / five "
+             "| add s | retrain s | add / retrain |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for method in ("arliss", "rodos"):
+        for domain, e in d.get(method, {}).items():
+            diff = e["added_minus_full"]
+            verdict = "within noise" if diff["within_noise"] else ("above" if diff["difference"] > 0 else "below")
+            lines.append(
+                f"| {method} | {domain} | {100 * e['added_accuracy']:.1f} | {100 * e['full_accuracy']:.1f} | "
+                f"{100 * diff['difference']:+.1f} [{100 * diff['interval'][0]:+.1f}, {100 * diff['interval'][1]:+.1f}] "
+                f"({verdict}) | {100 * e['added_oracle_accuracy']:.1f} / {100 * e['full_oracle_accuracy']:.1f} | "
+                f"{e['old_max_abs_change']:.2f} points | {e['old_weights_identical']} | "
+                f"{100 * e['router_accuracy']:.1f} / {100 * e['full_router_accuracy']:.1f} | {e['add_seconds']:.0f} | "
+                f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.2f} |")
+    return "\n".join(lines)
 
 
 SECTIONS = {
@@ -120,6 +149,7 @@ SECTIONS = {
     "kernels": kernels_table,
     "footprint": footprint_table,
     "serve": serve_table,
+    "add_domain": add_domain_table,
 }
 
 

@@ -38,7 +38,10 @@ def grown(tmp_path_factory):
         before = digests(src)
         stats = add_domain(src, NEW, data, root / f"{method}-grown", method=method,
                            old_splits={d: splits[d] for d in OLD})
-        out[method] = {"src": src, "dst": root / f"{method}-grown", "before": before, "stats": stats}
+        full = add_domain(src, NEW, data, root / f"{method}-full", method=method,
+                          old_splits={d: splits[d] for d in OLD}, router="full")
+        out[method] = {"src": src, "dst": root / f"{method}-grown", "before": before, "stats": stats,
+                       "full": root / f"{method}-full", "full_stats": full}
     return out, splits
 
 
@@ -71,6 +74,31 @@ def test_grown_checkpoint_scores_old_domains_as_before_and_learns_the_new_one(gr
     result = evaluate(new, {d: splits[d] for d in OLD + (NEW,)}, None)
     assert result["method"]["domains"][NEW]["oracle_accuracy"] >= 0.9, result["method"]["domains"][NEW]
     assert result["router"]["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_head_scheme_keeps_the_router_body_and_full_scheme_retrains_it(grown, method):
+    from safetensors.torch import load_file
+    runs, splits = grown
+    run = runs[method]
+    assert run["stats"]["runs"]["router"]["scheme"] == "head" and run["stats"]["runs"]["router"]["steps"] == 0
+    if method == "arliss":
+        before, head, full = (digests(p / "adapters" / "router") for p in (run["src"], run["dst"], run["full"]))
+        assert head == before and full != before
+    else:
+        before, head, full = (load_file(p / "router" / "model.safetensors") for p in (run["src"], run["dst"], run["full"]))
+        body = [k for k in before if not k.startswith("score.")]
+        assert body and all(torch.equal(before[k], head[k]) for k in body)
+        assert not all(torch.equal(before[k], full[k]) for k in body)
+        assert head["score.weight"].shape[0] == len(OLD) + 1
+    result = evaluate(load_checkpoint(run["full"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
+    assert result["router"]["accuracy"] >= 0.9
+
+
+def test_unknown_router_scheme_is_a_clear_error(grown, tmp_path):
+    runs, _ = grown
+    with pytest.raises(ValueError, match="router scheme"):
+        add_domain(runs["arliss"]["src"], NEW, tmp_path / "x.jsonl", tmp_path / "out", router="fast")
 
 
 def test_single_models_refuse_with_a_clear_message(tmp_path):

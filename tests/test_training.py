@@ -115,3 +115,19 @@ def test_reproduce_resumes_a_method_whose_settings_did_not_change(tmp_path):
     assert [m for m in ("baseline", "more", "rodos", "arliss") if _trained_with(lora, m)] == ["baseline", "more", "rodos"]
     assert not any(_trained_with(old.with_(lr=old.lr / 2), m) for m in ("baseline", "more", "rodos", "arliss"))
     assert all(_trained_with(old, m) for m in ("baseline", "more", "rodos", "arliss"))
+
+
+def test_router_batches_mix_classes_whose_lengths_differ():
+    """Length-sorted windows put one class per batch when length tells the class; window 1 does not."""
+    from training.loop import length_batches
+
+    labels = [i % 4 for i in range(640)]
+    lengths = [10 * label + (i % 3) for i, label in enumerate(labels)]   # class 3 is always the longest
+
+    def purity(batches):
+        return sum(max(sum(labels[i] == c for i in b) for c in range(4)) / len(b) for b in batches) / len(batches)
+
+    sorted_windows, plain = length_batches(lengths, 16, 0), length_batches(lengths, 16, 0, bucket_window=1)
+    for batches in (sorted_windows, plain):
+        assert sorted(i for b in batches for i in b) == list(range(640))
+    assert purity(sorted_windows) > 0.9 and purity(plain) < 0.6

@@ -1,7 +1,7 @@
 """``python -m training train|evaluate --method M [--quick] [--base-model PATH] ...``
 
 ``python -m training add-domain --method arliss|rodos --from CHECKPOINT --domain NAME --data PAIRS.jsonl
-[--out DIR]``: grow a routed checkpoint by one domain (training.add_domain).
+[--out DIR] [--router head|full]``: grow a routed checkpoint by one domain (training.add_domain).
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--domain", help="add-domain: the new domain's name")
     parser.add_argument("--data", help="add-domain: the new domain's pairs (JSONL, .gz allowed)")
     parser.add_argument("--out", help="add-domain: where the grown checkpoint goes (default: <from>-<domain>)")
+    parser.add_argument("--router", choices=["head", "full"], default="head",
+                        help="add-domain: refit only the router's head on its frozen features (default) or retrain it")
     args = parser.parse_args(argv)
     if args.command == "add-domain":
         from training.add_domain import add_domain
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
             parser.error(f"add-domain needs --method arliss|rodos, --from, --domain and --data (missing {missing or ['--method']})")
         out = args.out or f"{args.source.rstrip('/')}-{args.domain}"
         try:
-            stats = add_domain(args.source, args.domain, args.data, out, method=args.method)
+            stats = add_domain(args.source, args.domain, args.data, out, method=args.method, router=args.router)
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

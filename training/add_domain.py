@@ -5,11 +5,19 @@
 
 * ARLISS: one new LoRA reward adapter (same rank and layers as the others) and one new row of the
   reward head, trained on the new domain alone with the recipe of training.methods (linear-probe
-  start, then fine-tuning with model choice on validation); the router adapter is re-initialised
-  and, with an (n+1)-way head, retrained on the prompts of every domain (the old domains' stored
-  data under ``data/``, the new domain's file). The old reward adapters are copied byte for byte.
-* RODOS: one new reward model for the new domain, the old ones copied byte for byte; a new
-  (n+1)-way router trained on every domain's prompts.
+  start, then fine-tuning with model choice on validation). The old reward adapters are copied
+  byte for byte.
+* RODOS: one new reward model for the new domain, the old ones copied byte for byte.
+* The router learns the (n+1)-th class on the prompts of every domain (the old domains' stored
+  data under ``data/``, the new domain's file), by one of two schemes (``router``):
+
+  - ``"head"`` (default, cheap): the router's body (ARLISS's router adapter, RODOS's router
+    encoder) stays as it is, byte for byte; only its head is refitted, (n+1)-way, as the
+    softmax-regression probe of training.probe on the frozen body's prompt features (L2 weight
+    chosen on validation). Costs one forward pass over the prompts.
+  - ``"full"``: the router starts again (ARLISS: its adapter re-initialised; RODOS: a new router
+    on the base model) and trains as in training.methods, probe start then fine-tuning.
+
 * The baseline and MoRE have no per-domain parts: they need full retraining (a clear error).
 
 The new data is validated by the same loader as the vendored data (errors name file and line)
@@ -30,12 +38,16 @@ from torch import nn
 from models.arliss import ROUTER, ArlissModel, _backbone
 from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard
+from models.reward import RewardModel
 from models.text import TRUNCATION_POLICY
 from training.config import TrainConfig
 from training.data import DOMAINS, load_pairs_file, load_splits, split_pairs
-from training.methods import _base, arliss_reward_adapter, arliss_router, rodos_reward_model, rodos_router
+from training.methods import (_base, _router_data, _set_linear, arliss_reward_adapter, arliss_router,
+                              rodos_reward_model, rodos_router)
+from training.probe import fit_router_head, pooled_features
 
 ROUTED = ("arliss", "rodos")
+ROUTER_SCHEMES = ("head", "full")
 
 
 def _sha256(path: Path) -> str:
@@ -65,46 +77,84 @@ def _grown_linear(old: nn.Linear, rows: int) -> nn.Linear:
     return new
 
 
-def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfig, tok) -> dict:
+def refit_router_head(pool_fn, head: nn.Linear, splits: dict, cfg: TrainConfig, tok) -> dict:
+    """The ``"head"`` scheme: ``head`` [n, H] refitted as a softmax probe on ``pool_fn``'s prompt features.
+
+    ``pool_fn(batch) -> [B, H]`` is the frozen router body; the train prompts are the probe's
+    (``cfg.probe_pairs_per_domain`` a domain, None: all), the L2 weight is chosen on validation.
+    """
+    start = time.perf_counter()
+
+    def features(split: str, per_domain: int | None):
+        examples, labels = _router_data(splits, cfg, tok, split, per_domain)
+        with torch.no_grad():
+            return pooled_features(pool_fn, examples, tok.pad_token_id, bf16=cfg.bf16), torch.tensor(labels)
+
+    x, y = features("train", cfg.probe_pairs_per_domain)
+    val_x, val_y = features("validation", cfg.val_pairs_per_domain)
+    weight, bias, info = fit_router_head(x, y, val_x, val_y, len(cfg.domains))
+    _set_linear(head, weight, bias)
+    chosen = next(t for t in info["trials"] if t["lambda"] == info["chosen_lambda"])
+    return {"scheme": "head", "seconds": time.perf_counter() - start, "steps": 0,
+            "val_accuracy": chosen["val_accuracy"], "probe": info}
+
+
+def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfig, tok, router: str) -> dict:
     model = ArlissModel.load(src)
     grown = dataclasses.replace(model.config, domains=(*model.config.domains, domain))
     plain = _backbone(grown)                                  # layer names for the new adapter's targets
     model.backbone.add_adapter(domain, grown.lora_config(domain, plain))
     del plain
-    for module in model.backbone.modules():                   # the router starts again, as in training
-        if hasattr(module, "reset_lora_parameters") and ROUTER in getattr(module, "lora_A", {}):
-            module.reset_lora_parameters(ROUTER, True)
+    if router == "full":                                      # the router starts again, as in training
+        for module in model.backbone.modules():
+            if hasattr(module, "reset_lora_parameters") and ROUTER in getattr(module, "lora_A", {}):
+                module.reset_lora_parameters(ROUTER, True)
     n = len(grown.domains)
     model.reward_heads = _grown_linear(model.reward_heads, n)
     model.router_head = _grown_linear(model.router_head, n)
     model.config = grown
     model.train()
-    runs = {"router": arliss_router(model, splits, cfg, tok), domain: arliss_reward_adapter(model, splits, cfg, tok, domain)}
+    runs = {domain: arliss_reward_adapter(model, splits, cfg, tok, domain)}
+    if router == "full":
+        runs["router"] = arliss_router(model, splits, cfg, tok)
+    else:
+        model.eval()
+        runs["router"] = refit_router_head(lambda b: model._pooled(ROUTER, b), model.router_head, splits, cfg, tok)
     model.save(out)
-    for old in grown.domains[:-1]:                            # byte-identical copies of the untouched adapters
+    kept = grown.domains[:-1] + ((ROUTER,) if router == "head" else ())
+    for old in kept:                                          # byte-identical copies of the untouched adapters
         shutil.rmtree(out / "adapters" / old)
         shutil.copytree(src / "adapters" / old, out / "adapters" / old)
     return runs
 
 
-def _grow_rodos(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfig, tok) -> dict:
+def _grow_rodos(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfig, tok, router: str) -> dict:
     runs = {}
     for old in cfg.domains[:-1]:
         shutil.copytree(src / "rewards" / old, out / "rewards" / old)
     model, runs[domain] = rodos_reward_model(splits, cfg, tok, domain)
     model.save_pretrained(out / "rewards" / domain)
     del model
-    router, runs["router"] = rodos_router(splits, cfg, tok)
-    router.save_pretrained(out / "router")
+    if router == "full":
+        classifier, runs["router"] = rodos_router(splits, cfg, tok)
+    else:
+        classifier = RewardModel.from_pretrained(src / "router").eval()
+        classifier.score = _grown_linear(classifier.score, len(cfg.domains))
+        classifier.config.num_labels = len(cfg.domains)
+        runs["router"] = refit_router_head(lambda b: classifier.pooled(**b), classifier.score, splits, cfg, tok)
+    classifier.save_pretrained(out / "router")
     return runs
 
 
 def add_domain(src: str | Path, domain: str, data: str | Path, out: str | Path, method: str | None = None,
-               old_splits: dict | None = None) -> dict:
+               old_splits: dict | None = None, router: str = "head") -> dict:
     """Write ``src`` grown by ``domain`` (pairs in ``data``) to ``out``; returns the run's stats.
 
     ``old_splits``: the existing domains' ``{domain: {split: [Pair]}}`` (default: the vendored data).
+    ``router``: ``"head"`` or ``"full"`` (module docstring).
     """
+    if router not in ROUTER_SCHEMES:
+        raise ValueError(f"router scheme must be one of {list(ROUTER_SCHEMES)}, got {router!r}")
     src, out, data = Path(src), Path(out), Path(data)
     card = CheckpointCard.load(src)
     if method is not None and method != card.method:
@@ -128,14 +178,14 @@ def add_domain(src: str | Path, domain: str, data: str | Path, out: str | Path, 
     torch.manual_seed(cfg.seed)
     tok = load_tokenizer(src)   # the source's own (its segment-id choice included)
     out.mkdir(parents=True, exist_ok=True)
-    runs = (_grow_arliss if card.method == "arliss" else _grow_rodos)(src, out, domain, splits, cfg, tok)
+    runs = (_grow_arliss if card.method == "arliss" else _grow_rodos)(src, out, domain, splits, cfg, tok, router)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         if (src / name).is_file():
             shutil.copyfile(src / name, out / name)
     seconds = time.perf_counter() - start
     lineage = list(card.extra.get("lineage", [])) + [{
         "added": domain, "data": str(data.resolve()), "data_sha256": _sha256(data), "source_checkpoint": str(src.resolve()),
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 2),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 2), "router": router,
         "pairs": {k: len(v) for k, v in new_pairs.items()}}]
     extra = {k: v for k, v in card.extra.items() if k not in ("train_config", "train", "lineage")}
     stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs, "add_seconds": seconds}

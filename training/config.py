@@ -15,7 +15,7 @@ class TrainConfig:
     router_max_length: int = 128             # tokens of prompt the router sees (its last ones)
     segment_ids: bool = False                # mark the response as segment 1 (models.text.single_segment)
     train_pairs_per_domain: int | None = 1000  # None: the whole train split
-    router_examples_per_domain: int | None = 1000  # unique train prompts per domain
+    router_examples_per_domain: int | None = None  # unique train prompts per domain (None: all)
     val_pairs_per_domain: int | None = None  # validation pairs per domain for model choice (None: all)
     eval_pairs_per_domain: int | None = None  # None: the whole test split
     linear_probe: bool = True               # heads start as linear probes on the base features (training.probe)

@@ -38,6 +38,7 @@ class LoopConfig:
     seed: int = 0
     bf16: bool = True           # torch.autocast on the CPU; fp32 master weights
     eval_points: int = 4        # validation evaluations over the run (0: none, keep the last weights)
+    bucket_window: int = 32     # batches sorted by length together (less padding); 1: plain shuffled batches
 
 
 def autocast(enabled: bool):
@@ -45,12 +46,16 @@ def autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
 
 
-def length_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled batches of similar length: shuffle, sort within windows of 32 batches, cut."""
+def length_batches(lengths: list[int], batch_size: int, seed: int, bucket_window: int = 32) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort within windows of ``bucket_window`` batches, cut.
+
+    ``bucket_window=1`` gives plain shuffled batches. Where length tells the label (a router's
+    domains differ in prompt length), sorted windows make batches of one class: use 1 there.
+    """
     rng = random.Random(seed)
     order = list(range(len(lengths)))
     rng.shuffle(order)
-    window = batch_size * 32
+    window = batch_size * bucket_window
     batches = []
     for start in range(0, len(order), window):
         chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
@@ -91,7 +96,8 @@ def _run(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: li
     groups = param_groups(list(named_params), cfg.weight_decay, cfg.lr, cfg.head_lr)
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    plan = [b for epoch in range(cfg.epochs) for b in length_batches(lengths, cfg.batch_size, cfg.seed + epoch)]
+    plan = [b for epoch in range(cfg.epochs)
+            for b in length_batches(lengths, cfg.batch_size, cfg.seed + epoch, cfg.bucket_window)]
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, math.ceil(len(plan) * cfg.warmup_fraction)), len(plan))
     points = sorted({round(len(plan) * (i + 1) / cfg.eval_points) for i in range(cfg.eval_points)}) if validate else []
     losses, evals, best, start = [], [], None, time.perf_counter()

@@ -8,6 +8,8 @@ classifier, ARLISS's router adapter) see the prompt alone and train every layer:
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import time
 from pathlib import Path
@@ -74,9 +76,15 @@ def _feature_key(cfg: TrainConfig, kind: str, texts: list[str], **extra) -> dict
             "n": len(texts), **extra}
 
 
+@functools.lru_cache(maxsize=1)
+def _frozen_base(base: str, pad_token_id: int) -> RewardModel:
+    """The pretrained base model, loaded once for every feature-cache miss of a run."""
+    return RewardModel.from_base(base, 1, pad_token_id).eval()
+
+
 def _base_pooler(cfg: TrainConfig, tok):
     """``pool_fn(batch) -> [B, H]`` of the pretrained base model (what every head starts from)."""
-    model = RewardModel.from_base(_base(cfg), 1, tok.pad_token_id).eval()
+    model = _frozen_base(_base(cfg), tok.pad_token_id)
     return lambda b: model.pooled(b["input_ids"], b["attention_mask"],
                                   **({"token_type_ids": b["token_type_ids"]} if "token_type_ids" in b else {}))
 
@@ -140,12 +148,12 @@ def _router_data(splits: dict, cfg: TrainConfig, tok, split: str, per_domain: in
 def _router(logits_fn, named, modules, splits, cfg: TrainConfig, tok, lr: float, desc: str,
             weight_decay: float | None = None) -> dict:
     examples, labels = _router_data(splits, cfg, tok, "train", cfg.router_examples_per_domain)
+    loop = dataclasses.replace(_loop(cfg, lr, weight_decay), bucket_window=1)  # prompt length tells the domain
     validate = None
     if cfg.eval_points:
         val_x, val_y = _router_data(splits, cfg, tok, "validation", cfg.val_pairs_per_domain)
         validate = classifier_validation(logits_fn, val_x, val_y, tok.pad_token_id)
-    return train_classifier(logits_fn, named, modules, examples, labels, tok.pad_token_id,
-                            _loop(cfg, lr, weight_decay), desc, validate)
+    return train_classifier(logits_fn, named, modules, examples, labels, tok.pad_token_id, loop, desc, validate)
 
 
 def _save_card(path: Path, method: str, cfg: TrainConfig, stats: dict) -> None:

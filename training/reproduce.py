@@ -34,7 +34,7 @@ from training.methods import train
 from training.stats import domain_and_mean_intervals, paired_difference
 
 RESULTS = Path("results")
-FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=1000, probe_pairs_per_domain=None,
+FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=None, probe_pairs_per_domain=None,
                    val_pairs_per_domain=None, eval_pairs_per_domain=None, max_length=256, train_layers=3, epochs=1,
                    batch_size=16)
 EVAL_FILE = "test_eval.json"

@@ -1,0 +1,162 @@
+"""Leave one domain out, add it back: does growing ARLISS/RODOS match training with it? (issue 14)
+
+    python scripts/add_domain_experiment.py [--methods arliss,rodos] [--domains math,harmlessness]
+        [--router head|full]
+
+Needs ``make reproduce``'s five-domain checkpoints (``checkpoints/<method>`` with ``test_eval.json``).
+For each method and held-out domain ``d``:
+
+1. A four-domain checkpoint ``checkpoints/lodo-<method>-minus-<d>``: the other four reward adapters
+   (ARLISS) or reward models (RODOS) of the five-domain checkpoint, copied byte for byte, and a
+   router trained on the four domains with the recipe of training.methods. Each reward adapter or
+   model trains on its own domain's pairs only, so these are what a four-domain run trains, up to
+   the random stream; the router is the part that would differ, and it is trained here.
+2. ``training.add_domain`` grows it by ``d`` from ``data/preferences/<d>.jsonl.gz`` (timed) into
+   ``checkpoints/lodo-<method>-plus-<d>``.
+3. The grown checkpoint is evaluated on the whole test split (training.evaluate) and compared with
+   the five-domain checkpoint: the added domain's routed and oracle accuracy (difference with a
+   paired bootstrap interval over prompts), the old domains' oracle accuracy, whether the old
+   weights are byte-identical (sha256), router accuracy, and the seconds to add against the
+   seconds the five-domain run trained.
+
+Writes ``results/add_domain.json``; the README table comes from it. Measures, asserts nothing;
+run it alone on the machine (the load average is recorded).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.arliss import ROUTER, ArlissConfig, ArlissModel
+from models.base import load_tokenizer
+from models.checkpoint import CheckpointCard, load_checkpoint
+from training.add_domain import _config, add_domain
+from training.data import DATA_DIR, DOMAINS, load_splits
+from training.evaluate import evaluate
+from training.methods import arliss_router, rodos_router
+from training.stats import paired_difference
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _parts(method: str) -> str:
+    return "adapters" if method == "arliss" else "rewards"
+
+
+def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, splits: dict) -> dict:
+    """``five`` without ``held_out``: old parts copied, router trained on the other domains (step 1)."""
+    card = CheckpointCard.load(five)
+    four = tuple(d for d in card.domains if d != held_out)
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    cfg = _config(card, four, dst)
+    tok = load_tokenizer(five)
+    torch.manual_seed(cfg.seed)
+    for d in four:
+        shutil.copytree(five / _parts(method) / d, dst / _parts(method) / d)
+    if method == "arliss":
+        dataclasses.replace(ArlissConfig.load(five), domains=four).save(dst)
+        shutil.copytree(five / "adapters" / ROUTER, dst / "adapters" / ROUTER)  # reset below, then trained
+        heads = load_file(str(five / "heads.safetensors"))
+        keep = torch.tensor([card.domains.index(d) for d in four])
+        save_file({k: v[keep].contiguous() for k, v in heads.items()}, str(dst / "heads.safetensors"))
+        model = ArlissModel.load(dst)
+        for module in model.backbone.modules():
+            if hasattr(module, "reset_lora_parameters") and ROUTER in getattr(module, "lora_A", {}):
+                module.reset_lora_parameters(ROUTER, True)
+        model.train()
+        run = arliss_router(model, splits, cfg, tok)
+        model.save(dst)
+        for d in four:                                            # save() rewrote them: the original bytes back
+            shutil.rmtree(dst / "adapters" / d)
+            shutil.copytree(five / "adapters" / d, dst / "adapters" / d)
+    else:
+        router, run = rodos_router(splits, cfg, tok)
+        router.save_pretrained(dst / "router")
+    for name in TOKENIZER_FILES:
+        if (five / name).is_file():
+            shutil.copyfile(five / name, dst / name)
+    extra = {k: v for k, v in card.extra.items() if k not in ("train_config", "train")}
+    CheckpointCard(method, four, card.max_length, card.base_model, card.truncation, extra={
+        **extra, "train_config": cfg.to_dict(), "train": {"train_seconds": run["seconds"], "runs": {"router": run},
+                                                         "derived_from": str(five), "held_out": held_out}}).save(dst)
+    return run
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", default="arliss,rodos")
+    ap.add_argument("--domains", default="math,harmlessness")
+    ap.add_argument("--router", choices=["head", "full"], default="head")
+    ap.add_argument("--checkpoints", default="checkpoints")
+    ap.add_argument("--out", default="results/add_domain.json")
+    args = ap.parse_args(argv)
+    load_start = os.getloadavg()
+    root = Path(args.checkpoints)
+    splits = load_splits(DOMAINS)
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    results.update({"router_scheme": args.router, "load_average_start": list(load_start)})
+    for method in args.methods.split(","):
+        five = root / method
+        full_eval = json.loads((five / "test_eval.json").read_text())
+        retrain = CheckpointCard.load(five).extra["train"]["train_seconds"]
+        for held_out in args.domains.split(","):
+            print(f"[lodo] {method} without {held_out}", flush=True)
+            four_dir, grown_dir = root / f"lodo-{method}-minus-{held_out}", root / f"lodo-{method}-plus-{held_out}"
+            others = {d: splits[d] for d in DOMAINS if d != held_out}
+            four_router = four_domain_checkpoint(five, four_dir, method, held_out, others)
+            if grown_dir.exists():
+                shutil.rmtree(grown_dir)
+            stats = add_domain(four_dir, held_out, Path(DATA_DIR) / f"{held_out}.jsonl.gz", grown_dir, method=method,
+                               old_splits=others, router=args.router)
+            grown = evaluate(load_checkpoint(grown_dir, method), splits, None)
+            new, old = grown["method"]["domains"], full_eval["method"]["domains"]
+            olds = [d for d in DOMAINS if d != held_out]
+            diff = paired_difference({held_out: new[held_out]}, {held_out: old[held_out]})
+            entry = {
+                "added_accuracy": new[held_out]["accuracy"], "full_accuracy": old[held_out]["accuracy"],
+                "added_minus_full": diff,
+                "added_oracle_accuracy": new[held_out]["oracle_accuracy"],
+                "full_oracle_accuracy": old[held_out]["oracle_accuracy"],
+                "old_max_abs_change": 100 * max(abs(new[d]["oracle_accuracy"] - old[d]["oracle_accuracy"]) for d in olds),
+                "old_routed_accuracy_change": {d: round(100 * (new[d]["accuracy"] - old[d]["accuracy"]), 2) for d in olds},
+                "old_weights_identical": all(_digest(grown_dir / _parts(method) / d) == _digest(five / _parts(method) / d)
+                                             for d in olds),
+                "router_accuracy": grown["router"]["accuracy"], "full_router_accuracy": full_eval["router"]["accuracy"],
+                "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
+                "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
+                "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
+                "router_scheme": args.router, "test_pairs": new[held_out]["pairs"],
+            }
+            results.setdefault(method, {})[held_out] = entry
+            print(f"[lodo] {method}+{held_out}: " + json.dumps({k: v for k, v in entry.items() if k != "added_minus_full"}),
+                  flush=True)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(results, indent=1) + "\n")
+    results["load_average_end"] = list(os.getloadavg())
+    out_path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()
