@@ -65,6 +65,40 @@ def tokenizer_section(tokenizer, checkpoint: Path, files: list[str], token_types
     return section
 
 
+TORCH_DIR = "torch"
+NOT_WEIGHTS = ("test_eval.json",)   # evaluation outputs a training checkpoint may hold
+
+
+def copy_torch_weights(checkpoint: Path, out: Path, method: str) -> str:
+    """Copy the checkpoint ``out`` was exported from into ``out/torch`` (for ``backend="torch"``).
+
+    Safetensors and JSON only (no pickle); the manifest's ``files`` checksums cover them like any
+    other bundle file. ARLISS checkpoints hold adapters and heads, not the frozen base model: its
+    config and safetensors weights go to ``torch/base`` and the copied ``arliss_config.json`` names
+    ``base`` (relative, resolved against the checkpoint directory), so the bundle moves as one piece.
+    Returns the directory's path relative to ``out``.
+    """
+    dst = out / TORCH_DIR
+    shutil.copytree(checkpoint, dst, ignore=shutil.ignore_patterns(*NOT_WEIGHTS, "*.bin", "*.pt", "*.pth", "*.pkl"))
+    if method == "arliss":
+        from models.arliss import CONFIG_FILE
+
+        config = json.loads((dst / CONFIG_FILE).read_text())
+        base = Path(config["base_model"])
+        if not base.is_absolute():
+            base = checkpoint / base
+        weights = sorted(base.glob("*.safetensors"))
+        if not (base / "config.json").is_file() or not weights:
+            raise FileNotFoundError(f"base model '{base}' of checkpoint '{checkpoint}' has no config.json and "
+                                    f"safetensors weights to put in the bundle")
+        (dst / "base").mkdir()
+        for f in [base / "config.json", *weights]:
+            shutil.copyfile(f, dst / "base" / f.name)
+        config["base_model"] = "base"
+        (dst / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    return TORCH_DIR
+
+
 def bundle_files(out: Path) -> dict[str, str]:
     """``{relative path: sha256}`` for every file in the bundle but the manifest."""
     return {p.relative_to(out).as_posix(): sha256_file(p)

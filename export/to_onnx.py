@@ -2,6 +2,7 @@
 
     python export/to_onnx.py --method arliss [--checkpoint DIR] [--out DIR] [--lora switchable|merged]
                              [--precision fp32|fp16|int8] [--optimize/--no-optimize] [--opset 17]
+                             [--torch-weights]
 
 Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes; a missing one is an
 error naming the command that makes it, nothing is trained here), ``--out bundles/<method>`` with
@@ -15,7 +16,8 @@ Python API: :func:`export_bundle`. Steps: load the checkpoint (``models.checkpoi
 PyTorch module per graph role (``export.graphs``), export each through Optimum, check fp32 parity
 of the raw graph, run the precision pass and the fastest fusion (``export.optimize``), check the
 shipped graph again (parity; for fp16/int8 the validation-split accuracy, ``export.validate``),
-copy the tokenizer and write ``manifest.json`` (``export.bundle``), read back by the runtime parser.
+copy the tokenizer (and, with ``--torch-weights``, the checkpoint's safetensors for the Torch
+backend) and write ``manifest.json`` (``export.bundle``), read back by the runtime parser.
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def _prepare_out(out: Path) -> Path:
 
 def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switchable", precision: str = "fp32",
                   optimize: bool = True, opset: int = DEFAULT_OPSET, *, splits: dict | None = None,
-                  val_pairs: int | None = DEFAULT_VAL_PAIRS) -> Path:
+                  val_pairs: int | None = DEFAULT_VAL_PAIRS, torch_weights: bool = False) -> Path:
     """Export ``checkpoint`` into the bundle directory ``out`` and return ``out``.
 
     ``splits``: ``{domain: {"validation": [Pair]}}`` for the accuracy check (default: the vendored
@@ -111,6 +113,9 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
         raise ValueError(f"lora must be one of {LORA_MODES}, got '{lora}'")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got '{precision}'")
+    if torch_weights and precision != "fp32":
+        raise ValueError(f"torch_weights: the Torch backend runs fp32 weights; a {precision} bundle carrying them "
+                         f"would be served at fp32 under backend='torch'. Export an fp32 bundle for that")
     if not isinstance(opset, int) or opset < 14:
         raise ValueError(f"opset must be an int >= 14 (attention export needs it), got {opset!r}")
     started = time.perf_counter()
@@ -160,6 +165,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
             validate.check_agreement(precision, guard)
 
         files = bundle.copy_tokenizer(checkpoint, stage)
+        torch_dir = bundle.copy_torch_weights(checkpoint, stage, ckpt.method) if torch_weights else None
         total, active = params_of(ckpt)
         figures = {
             "max_abs_diff": max(diffs.values()),
@@ -179,6 +185,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
             "adapter_ids": ({d: i for i, d in enumerate(ckpt.domains)} | {"router": len(ckpt.domains)}
                             if layout.switchable else None),
             "graphs": graph_entries,
+            "torch_weights": torch_dir,
             "params": {"total": total, "active": active},
             "export": {
                 "exporter": "optimum.exporters.onnx.export (TorchScript, dynamo=False)",
@@ -226,6 +233,8 @@ def main(argv=None) -> int:
     parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
                         help="ORT transformer fusion, kept where measured faster")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    parser.add_argument("--torch-weights", action="store_true",
+                        help="carry the checkpoint's safetensors in the bundle (torch/), for backend='torch'")
     parser.add_argument("--val-pairs", type=int, default=DEFAULT_VAL_PAIRS,
                         help="validation pairs per domain for the accuracy check (0: the whole split)")
     parser.add_argument("--results", type=Path, default=REPO / "results" / "export.json",
@@ -236,7 +245,7 @@ def main(argv=None) -> int:
     from export.validate import ExportValidationError
     try:
         bundle_dir = export_bundle(checkpoint, out, args.method, args.lora, args.precision, args.optimize, args.opset,
-                                   val_pairs=args.val_pairs or None)
+                                   val_pairs=args.val_pairs or None, torch_weights=args.torch_weights)
     except (FileNotFoundError, FileExistsError, ValueError, ExportValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

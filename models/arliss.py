@@ -80,6 +80,8 @@ class ArlissConfig:
         if isinstance(raw.get("target_modules"), list):
             raw["target_modules"] = tuple(raw["target_modules"])
         raw.setdefault("pooling", "pooler")  # written before the field existed
+        if not Path(raw["base_model"]).is_absolute():   # a bundle's torch/ copy names its base relatively
+            raw["base_model"] = str(Path(path) / raw["base_model"])
         if raw.get("lora_layers") is not None:
             raw["lora_layers"] = tuple(raw["lora_layers"])
         return cls(**raw)

@@ -6,9 +6,9 @@ result holds the outputs the manifest names for the graph's kind (runtime.manife
 
 * :class:`OrtBackend` runs the ONNX graphs, one ``InferenceSession`` per graph made once (ORT
   sessions are safe to ``run`` from many threads at once).
-* :class:`TorchBackend` runs the training checkpoint the bundle was exported from
-  (``manifest.export["source_checkpoint"]``) with ``models/``: Triton kernels on CUDA (MoRE gating,
-  multi-LoRA), their PyTorch references on the CPU. It loads safetensors only (never pickle).
+* :class:`TorchBackend` runs the training checkpoint the bundle carries (``torch_weights``, opt-in
+  at export) with ``models/``: Triton kernels on CUDA (MoRE gating, multi-LoRA), their PyTorch
+  references on the CPU. It loads safetensors only (never pickle) and fp32 bundles only.
 """
 from __future__ import annotations
 
@@ -57,19 +57,18 @@ class OrtBackend:
 
 
 def checkpoint_path(manifest: Manifest, override: str | Path | None = None) -> Path:
-    """The training checkpoint a bundle names (``export.source_checkpoint``: absolute, else bundle-relative)."""
+    """The Torch backend's checkpoint: ``override`` if given, else the bundle's ``torch_weights`` copy."""
+    where = manifest.path / "manifest.json"
     if override is not None:
         path = Path(override)
+    elif manifest.torch_weights is None:
+        raise BundleError(f"{where}: this bundle carries no Torch weights; export it with "
+                          f"`python export/to_onnx.py --torch-weights ...` to serve it with backend='torch' "
+                          f"(or pass checkpoint=DIR), or serve it with backend='onnxruntime'")
     else:
-        named = manifest.export.get("source_checkpoint")
-        if not isinstance(named, str) or not named:
-            raise BundleError(f"{manifest.path / 'manifest.json'}: the torch backend needs field 'export.source_checkpoint' "
-                              f"(the training checkpoint this bundle was exported from)")
-        path = Path(named)
-        if not path.is_absolute() and not path.exists():
-            path = manifest.path / path
+        path = manifest.path / manifest.torch_weights
     if not (path / "routerm.json").is_file():
-        raise BundleError(f"checkpoint '{path}' named by {manifest.path / 'manifest.json'} is not a RouteRM checkpoint "
+        raise BundleError(f"checkpoint '{path}' for the torch backend of {where} is not a RouteRM checkpoint "
                           f"(no routerm.json)")
     return path
 
@@ -84,6 +83,10 @@ class TorchBackend:
         from models.checkpoint import load_checkpoint
         from models.multi_adapter import SwitchableArliss
 
+        if manifest.precision != "fp32":
+            raise BundleError(f"{manifest.path / 'manifest.json'}: a {manifest.precision} bundle; the torch backend "
+                              f"runs fp32 weights and would not serve it at {manifest.precision}. Serve it with "
+                              f"backend='onnxruntime', or an fp32 bundle with backend='torch'")
         self.torch = torch
         self.device = select_torch_device(providers, torch.cuda.is_available(), allow_fallback)
         if threads is not None:

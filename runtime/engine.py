@@ -101,7 +101,7 @@ class RewardEngine:
 
         ``providers``: ONNX Runtime provider names or 'tensorrt'/'cuda'/'cpu' (default: best available);
         ``threads``: intra-op threads; ``max_tokens``/``batch_size``: micro-batch limits (padded tokens, rows);
-        ``checkpoint``: the torch backend's training checkpoint, when not where the manifest says.
+        ``checkpoint``: the torch backend's training checkpoint, when the bundle carries none (``torch_weights``).
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")

@@ -21,12 +21,16 @@ the C library and the benchmarks. Schema version 1::
       "graphs": {"<role>": {"file": str, "inputs": [str], "outputs": [str], "kind": str}},
       "files": {"<relative path>": "<sha256 hex>"},    # every file in the bundle but manifest.json
       "params": {"total": int, "active": int},
+      "torch_weights": "torch" | null,                 # the Torch backend's checkpoint copy (opt-in)
       "export": {"source_checkpoint": str, ...}        # exporter, opset, library versions, validation
     }
 
-``export.source_checkpoint`` is the training checkpoint the bundle was made from (absolute path, else
-relative to the bundle): the runtime's Torch backend serves it (models.checkpoint, safetensors
-only). It is a pointer, not a bundle file: the ONNX backend and the C library never read it.
+``torch_weights`` names a bundle directory holding the training checkpoint the graphs were
+exported from (``export/to_onnx.py --torch-weights``: safetensors and JSON, the ARLISS base model
+under ``torch/base``), checksummed in ``files`` like the graphs: the runtime's Torch backend serves
+it, and only it (or a checkpoint passed explicitly). ``export.source_checkpoint`` is provenance
+only (where the exporter read it); nothing loads from it. The ONNX backend and the C library
+never read either.
 
 Graph roles and kinds (all inputs int64 [batch, seq] unless noted; outputs float32):
 
@@ -79,6 +83,7 @@ class Manifest:
     files: dict                     # relative path -> sha256
     params: dict
     export: dict
+    torch_weights: str | None = None  # bundle-relative directory of the Torch backend's checkpoint copy
 
     @property
     def routed(self) -> bool:
@@ -167,13 +172,17 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
     tokenizer = _need(raw, "tokenizer", dict, where)
     for rel in tokenizer.get("files", []):
         _inside(bundle, rel, "tokenizer.files")
+    torch_weights = raw.get("torch_weights")
+    if torch_weights is not None:
+        _inside(bundle, torch_weights, "torch_weights")
     manifest = Manifest(
         path=bundle, method=method, domains=domains, base_model=str(raw.get("base_model", "")),
         max_length=int(_need(raw, "max_length", int, where)),
         router_max_length=int(raw.get("router_max_length", raw["max_length"])),
         truncation=raw.get("truncation", {}), tokenizer=tokenizer,
         precision=str(raw.get("precision", "fp32")), lora=lora, adapter_ids=adapter_ids,
-        graphs=graphs, files=files, params=raw.get("params", {}), export=raw.get("export", {}))
+        graphs=graphs, files=files, params=raw.get("params", {}), export=raw.get("export", {}),
+        torch_weights=torch_weights)
     if verify:
         verify_files(manifest)
     return manifest

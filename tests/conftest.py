@@ -64,7 +64,8 @@ def tiny_checkpoints(tiny_root, tiny_splits):
 # --- runtime -------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tiny_bundles(tiny_root, tiny_checkpoints):
-    """``{name: bundle dir}``: fp32 bundles of every method, 'arliss' switchable and 'arliss-merged'.
+    """``{name: bundle dir}``: fp32 bundles of every method, 'arliss' switchable and 'arliss-merged',
+    each carrying its Torch weights (``torch_weights``) for the Torch backend.
 
     ``optimize=False``: the fusion pass only rewrites graph internals (same inputs, outputs and
     manifest), and the export tests cover it; skipping it keeps this fixture to seconds.
@@ -72,6 +73,7 @@ def tiny_bundles(tiny_root, tiny_checkpoints):
     """
     from export.to_onnx import export_bundle
     root = tiny_root / "bundles"
-    out = {m: export_bundle(path, root / m, optimize=False) for m, path in tiny_checkpoints.items()}
-    out["arliss-merged"] = export_bundle(tiny_checkpoints["arliss"], root / "arliss-merged", lora="merged", optimize=False)
+    out = {m: export_bundle(path, root / m, optimize=False, torch_weights=True) for m, path in tiny_checkpoints.items()}
+    out["arliss-merged"] = export_bundle(tiny_checkpoints["arliss"], root / "arliss-merged", lora="merged",
+                                         optimize=False, torch_weights=True)
     return out

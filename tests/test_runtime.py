@@ -340,11 +340,38 @@ def test_not_a_bundle_and_unloadable_graph(tiny_bundles, tmp_path):
         RewardEngine.from_bundle(bundle)
 
 
-def test_torch_backend_needs_its_checkpoint(tiny_bundles, tmp_path):
-    bundle = _copy(tiny_bundles["rodos"], tmp_path)
-    _edit_manifest(bundle, lambda m: m["export"].update(source_checkpoint=str(tmp_path / "gone")))
-    with pytest.raises(BundleError, match=r"^checkpoint '.*gone' named by .* is not a RouteRM checkpoint"):
+def test_torch_backend_serves_the_weights_the_bundle_carries(tiny_bundles, rows, tmp_path):
+    """A copied bundle (training checkpoint out of reach) serves on torch as on ORT; nothing else is read."""
+    for name in ("rodos", "arliss"):
+        bundle = _copy(tiny_bundles[name], tmp_path / "moved")
+        _edit_manifest(bundle, lambda m: m["export"].update(source_checkpoint=str(tmp_path / "gone")))
+        prompts, responses = [r[0] for r in rows[:6]], [r[1] for r in rows[:6]]
+        on_torch = RewardEngine.from_bundle(bundle, backend="torch").score(prompts, responses).rewards
+        on_ort = RewardEngine.from_bundle(bundle).score(prompts, responses).rewards
+        np.testing.assert_allclose(on_torch, on_ort, atol=1e-4)
+
+
+def test_torch_backend_refuses_a_bundle_without_weights_or_not_fp32(tiny_bundles, tmp_path):
+    bundle = _copy(tiny_bundles["rodos"], tmp_path / "bare")
+    _edit_manifest(bundle, lambda m: m.update(torch_weights=None))
+    with pytest.raises(BundleError, match=r"this bundle carries no Torch weights; export it with .*--torch-weights"):
         RewardEngine.from_bundle(bundle, backend="torch")
+    RewardEngine.from_bundle(bundle)   # the ONNX backend does not need them
+    bundle = _copy(tiny_bundles["baseline"], tmp_path / "int8")
+    _edit_manifest(bundle, lambda m: m.update(precision="int8"))
+    with pytest.raises(BundleError, match=r"a int8 bundle; the torch backend runs fp32 weights"):
+        RewardEngine.from_bundle(bundle, backend="torch")
+    bundle = _copy(tiny_bundles["arliss"], tmp_path / "tampered")
+    with open(bundle / "torch" / "heads.safetensors", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match=r"bundle file 'torch/heads.safetensors' in .* does not match its checksum"):
+        RewardEngine.from_bundle(bundle, backend="torch")
+
+
+def test_export_refuses_torch_weights_beside_a_reduced_precision(tiny_checkpoints, tmp_path):
+    from export.to_onnx import export_bundle
+    with pytest.raises(ValueError, match=r"torch_weights: the Torch backend runs fp32 weights; a int8 bundle"):
+        export_bundle(tiny_checkpoints["baseline"], tmp_path / "b", precision="int8", torch_weights=True)
 
 
 def test_no_pickle_loading(tiny_bundles, rows, monkeypatch):

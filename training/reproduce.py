@@ -99,6 +99,10 @@ def render_markdown(results: dict) -> str:
             f"{cfg['train_pairs_per_domain']} train pairs/domain, {cfg['epochs']} epoch(s), lr {cfg['lr']:g} "
             f"(heads {cfg['head_lr']:g}, LoRA {cfg['lora_lr']:g} r={cfg['lora_r']}), bf16 autocast {cfg['bf16']}, "
             f"{results['machine']['threads']} CPU threads, {results.get('wall_seconds', 0) / 60:.0f} min wall.\n")
+    if results.get("reused"):
+        out += (f"Reused from an earlier run with the same settings for that method (not retrained): "
+                f"{', '.join(results['reused'])}; their train seconds are that run's, and the wall time above "
+                f"covers this run only.\n")
     load = results["machine"].get("load_average_start")
     if load:
         out += f"Load average at start: {load[0]:.2f}"
@@ -148,7 +152,7 @@ def main(argv=None) -> int:
     machine = {"platform": platform.platform(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "transformers": transformers.__version__, "load_average_start": list(os.getloadavg())}
     start = time.perf_counter()
-    evals = {}
+    evals, reused = {}, []
     for method in args.methods.split(","):
         out = cfg.method_dir(method)
         if args.fresh or not _trained_with(cfg, method):
@@ -156,6 +160,7 @@ def main(argv=None) -> int:
             stats = train(method, splits, cfg)
             print(f"[reproduce] {method}: trained in {stats['wall_seconds']:.0f}s", flush=True)
         else:
+            reused.append(method)
             print(f"[reproduce] {method}: checkpoint {out} matches this config, not retrained", flush=True)
         if (out / EVAL_FILE).is_file():
             res = json.loads((out / EVAL_FILE).read_text())
@@ -170,8 +175,10 @@ def main(argv=None) -> int:
         evals[method] = res
         print(f"[reproduce] {method}: mean test accuracy {res['method']['mean_accuracy']:.3f}", flush=True)
         partial = summarize(evals, cfg, machine, time.perf_counter() - start)
+        partial["reused"] = reused
         (RESULTS / "accuracy.json").write_text(json.dumps(partial, indent=1))
     results = summarize(evals, cfg, machine, time.perf_counter() - start)
+    results["reused"] = reused
     results["machine"]["load_average_end"] = list(os.getloadavg())
     (RESULTS / "accuracy.json").write_text(json.dumps(results, indent=1))
     (RESULTS / "accuracy.md").write_text(render_markdown(results))

@@ -4,7 +4,8 @@
 //
 // Each input line is an object with string fields "prompt" and "response" (and optionally
 // "id", copied through); each output line is {"id"?, "reward": float, "domain": name|null}, in
-// input order. A malformed line stops the run with exit status 1 and a message naming the line.
+// input order. A malformed line (see cli/jsonl.hpp) stops the run with exit status 1 and a message
+// naming the line.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,15 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "cli/jsonl.hpp"
 #include "json.hpp"
 #include "routerm.h"
 
 namespace {
 
-struct Row {
-    std::string id_json;   // the "id" value re-encoded, or empty
-    std::string prompt, response;
-};
+using routerm::cli::Row;
 
 int usage(const char *argv0) {
     std::fprintf(stderr,
@@ -38,13 +37,6 @@ bool parse_count(const char *text, long &out) {
     char *end = nullptr;
     out = std::strtol(text, &end, 10);
     return errno == 0 && end && *end == '\0' && out >= 0;
-}
-
-std::string encode_id(const routerm::json::Value &v) {
-    using routerm::json::Type;
-    if (v.is(Type::String)) return routerm::json::quote(v.string);
-    if (v.is(Type::Number)) return v.integral ? std::to_string(v.integer) : std::to_string(v.number);
-    return "null";
 }
 
 bool flush(routerm_engine *engine, std::vector<Row> &rows) {
@@ -107,11 +99,7 @@ int main(int argc, char **argv) {
     for (long number = 1; std::getline(std::cin, line); ++number) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         try {
-            routerm::json::Value v = routerm::json::parse(line);
-            const routerm::json::Value *prompt = v.find("prompt"), *response = v.find("response"), *id = v.find("id");
-            if (!prompt || !prompt->is(routerm::json::Type::String) || !response || !response->is(routerm::json::Type::String))
-                throw std::runtime_error("needs string fields \"prompt\" and \"response\"");
-            rows.push_back({id ? encode_id(*id) : std::string(), prompt->string, response->string});
+            rows.push_back(routerm::cli::parse_pair_line(line));
         } catch (const std::exception &e) {
             std::fprintf(stderr, "routerm-score: stdin line %ld: %s\n", number, e.what());
             status = 1;

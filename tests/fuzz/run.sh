@@ -12,15 +12,16 @@ cxx="${CXX:-g++}"
 flags=(-std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
        -I"$root/src" -I"$root/include")
 lib=("$root/src/json.cpp" "$root/src/unicode.cpp" "$root/src/tokenizer.cpp" "$root/src/manifest.cpp"
-     "$root/src/util.cpp" "$root/src/sha256.cpp" "$root/src/encode.cpp")
+     "$root/src/util.cpp" "$root/src/sha256.cpp" "$root/src/encode.cpp" "$root/src/cli/jsonl.cpp")
 engine=("$here/driver.cpp")
 [[ "${FUZZ_ENGINE:-driver}" == libfuzzer ]] && { flags+=(-fsanitize=fuzzer); engine=(); }
 declare -A seeds=(
   [json]="$here/seeds/json/*"
   [tokenizer]="$here/seeds/text/*"
   [manifest]="$here/seeds/manifest/*"
+  [jsonl]="$here/seeds/jsonl/*"
 )
-for target in json tokenizer manifest; do
+for target in json tokenizer manifest jsonl; do
   bin="$out/fuzz_$target"
   newer=""
   [[ -x "$bin" ]] && newer="$(find "$root/src" "$root/include" "$here" \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.inc' \) -newer "$bin" | head -1)"
