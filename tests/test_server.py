@@ -156,8 +156,10 @@ class SlowEngine:
         self.real, self.manifest, self.domains, self.method = real, real.manifest, real.domains, real.method
         self.truncation, self.backend = real.truncation, real.backend
         self.release = threading.Event()
+        self.entered = threading.Event()
 
     def score(self, prompts, responses, domains=None):
+        self.entered.set()
         self.release.wait(30)
         return self.real.score(prompts, responses, domains)
 
@@ -168,7 +170,11 @@ def test_queue_overflow_is_429_and_shutdown_finishes_in_flight(tiny_bundles):
     try:
         body = {"inputs": ["p", "r"], "raw_scores": True}
         with ThreadPoolExecutor(3) as pool:
-            first = [pool.submit(call, server.url, "/predict", body) for _ in range(3)]  # 1 running, 2 queued
+            # one request running (the worker inside score), then two queued: order them, or the third
+            # can arrive while the first still waits in the queue and be the one refused
+            first = [pool.submit(call, server.url, "/predict", body)]
+            assert slow.entered.wait(60), "the first request never reached the engine"
+            first += [pool.submit(call, server.url, "/predict", body) for _ in range(2)]
             deadline = time.monotonic() + 60
             while "routerm_queue_pairs 2" not in call(server.url, "/metrics")[1]:   # wait until the queue is full
                 assert time.monotonic() < deadline, "the three requests never filled the queue"
