@@ -174,6 +174,12 @@ class ArlissModel(nn.Module):
         heads.update({f"reward_heads.{k}": v for k, v in self.reward_heads.state_dict().items()})
         save_file({k: v.contiguous() for k, v in heads.items()}, str(path / "heads.safetensors"))
 
+    def reset_router(self) -> None:
+        """Re-initialise the router adapter (LoRA B = 0: the base model's features again), as a new model's."""
+        for module in self.backbone.modules():
+            if hasattr(module, "reset_lora_parameters") and ROUTER in getattr(module, "lora_A", {}):
+                module.reset_lora_parameters(ROUTER, True)
+
     def domain_index(self, domain: str) -> int:
         if domain not in self.config.domains:
             raise ValueError(f"unknown domain '{domain}'; known: {list(self.config.domains)}")

@@ -80,9 +80,7 @@ def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, sp
         keep = torch.tensor([card.domains.index(d) for d in four])
         save_file({k: v[keep].contiguous() for k, v in heads.items()}, str(dst / "heads.safetensors"))
         model = ArlissModel.load(dst)
-        for module in model.backbone.modules():
-            if hasattr(module, "reset_lora_parameters") and ROUTER in getattr(module, "lora_A", {}):
-                module.reset_lora_parameters(ROUTER, True)
+        model.reset_router()
         model.train()
         run = arliss_router(model, splits, cfg, tok)
         model.save(dst)

@@ -18,20 +18,11 @@ import os
 import time
 from pathlib import Path
 
-import torch
 
 from training import methods
 from training.config import TrainConfig
 from training.data import load_splits
-from training.probe import fit_router_head, pooled_features
-
-
-def _features(cfg: TrainConfig, splits: dict, tok, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    examples, labels, texts = methods._router_data(splits, cfg, tok, split, None, with_texts=True)
-    key = methods._feature_key(cfg, "prompts", texts, max_length=cfg.router_max_length, bf16=cfg.bf16)
-    x = methods._cache(cfg).get(key, lambda: pooled_features(methods._base_pooler(cfg, tok), examples,
-                                                             tok.pad_token_id, bf16=cfg.bf16))
-    return x, torch.tensor(labels)
+from training.probe import fit_router_head
 
 
 def main(argv=None) -> None:
@@ -47,7 +38,8 @@ def main(argv=None) -> None:
     for length in args.lengths:
         cfg = base.with_(router_max_length=length)
         start = time.perf_counter()
-        (x, y), (vx, vy), (tx, ty) = (_features(cfg, splits, tok, s) for s in ("train", "validation", "test"))
+        (x, y), (vx, vy), (tx, ty) = (methods.router_features(cfg, splits=splits, tok=tok, split=s, per_domain=None)
+                                       for s in ("train", "validation", "test"))
         weight, bias, info = fit_router_head(x, y, vx, vy, len(cfg.domains))
         chosen = next(t for t in info["trials"] if t["lambda"] == info["chosen_lambda"])
         test = float(((tx @ weight.t() + bias).argmax(-1) == ty).float().mean())

@@ -106,9 +106,7 @@ def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConf
     model.backbone.add_adapter(domain, grown.lora_config(domain, plain))
     del plain
     if router == "full":                                      # the router starts again, as in training
-        for module in model.backbone.modules():
-            if hasattr(module, "reset_lora_parameters") and ROUTER in getattr(module, "lora_A", {}):
-                module.reset_lora_parameters(ROUTER, True)
+        model.reset_router()
     n = len(grown.domains)
     model.reward_heads = _grown_linear(model.reward_heads, n)
     model.router_head = _grown_linear(model.router_head, n)

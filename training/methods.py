@@ -110,17 +110,19 @@ def _probe_reward(cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...])
     return fit_pairwise_head(diffs("train", cfg.probe_pairs_per_domain), diffs("validation", cfg.val_pairs_per_domain))
 
 
+def router_features(cfg: TrainConfig, tok, splits: dict, split: str,
+                    per_domain: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Base-model features [N, H] of ``split``'s unique prompts (``cfg.router_max_length`` tokens) and labels [N] (cached)."""
+    examples, labels, texts = _router_data(splits, cfg, tok, split, per_domain, with_texts=True)
+    key = _feature_key(cfg, "prompts", texts, max_length=cfg.router_max_length, bf16=cfg.bf16)
+    x = _cache(cfg).get(key, lambda: pooled_features(_base_pooler(cfg, tok), examples, tok.pad_token_id, bf16=cfg.bf16))
+    return x, torch.tensor(labels)
+
+
 def _probe_router(cfg: TrainConfig, tok, splits: dict):
     """LP-FT start of a router head: ``(weight [n, H], bias [n], info)`` on the base model's prompt features."""
-    def features(split: str, per_domain: int | None):
-        examples, labels, texts = _router_data(splits, cfg, tok, split, per_domain, with_texts=True)
-        key = _feature_key(cfg, "prompts", texts, max_length=cfg.router_max_length, bf16=cfg.bf16)
-        x = _cache(cfg).get(key, lambda: pooled_features(_base_pooler(cfg, tok), examples, tok.pad_token_id,
-                                                         bf16=cfg.bf16))
-        return x, torch.tensor(labels)
-
-    x, y = features("train", cfg.probe_pairs_per_domain)
-    val_x, val_y = features("validation", cfg.val_pairs_per_domain)
+    x, y = router_features(cfg, tok, splits, "train", cfg.probe_pairs_per_domain)
+    val_x, val_y = router_features(cfg, tok, splits, "validation", cfg.val_pairs_per_domain)
     return fit_router_head(x, y, val_x, val_y, len(cfg.domains))
 
 
