@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: import from the repo root, not
     sys.path.insert(0, str(_ROOT))
 
 from models.checkpoint import CARD, METHODS, Checkpoint, load_checkpoint  # noqa: E402
+from models.scoring import Layout  # noqa: E402
 from models.text import PROMPT_MIN_DIVISOR  # noqa: E402
 
 LORA_MODES = ("switchable", "merged")
@@ -126,10 +127,12 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
         raise ValueError(f"{precision} export checks accuracy on a validation split, and the vendored data lacks "
                          f"domains {list(ckpt.domains)}: pass splits={{domain: {{'validation': [Pair, ...]}}}}")
     lora_mode = lora if ckpt.method == "arliss" else None
-    layout = validate.Layout(ckpt.method, lora_mode, ckpt.domains)
     modules = graphs.graph_modules(ckpt, lora)
+    adapter_ids = ({d: i for i, d in enumerate(ckpt.domains)} | {"router": len(ckpt.domains)}
+                   if "switchable" in modules else None)   # ArlissConfig.adapter_names: domains..., router
+    layout = Layout(tuple(ckpt.domains), frozenset(modules), adapter_ids)
     token_types = "token_type_ids" in ckpt.tokenizer.model_input_names
-    n_adapters = len(ckpt.domains) + 1 if layout.switchable else None
+    n_adapters = len(adapter_ids) if layout.switchable else None
     text_cfg = graphs.text_config(next(iter(modules.values())))
     router_len = int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length))
     bench_seq = min(opt.BENCH_SEQ, ckpt.card.max_length)
@@ -158,7 +161,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
         accuracy = accuracy_ref = None
         guard = {}
         if pairs is not None:
-            lengths = (ckpt.tokenizer, pairs, ckpt.card.max_length, router_len)
+            lengths = (ckpt.tokenizer, pairs, ckpt.card.max_length, router_len, ckpt.card.truncation)
             guard = validate.agreement(validate.pairwise_outcomes(reference, layout, *lengths),
                                        validate.pairwise_outcomes(validate.ort_runner(sessions), layout, *lengths))
             accuracy, accuracy_ref = guard["accuracy"], guard["accuracy_reference"]
@@ -182,8 +185,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
             "truncation": {"policy": ckpt.card.truncation, "prompt_min_divisor": PROMPT_MIN_DIVISOR},
             "tokenizer": bundle.tokenizer_section(ckpt.tokenizer, checkpoint, files, token_types),
             "precision": precision, "lora": lora_mode,
-            "adapter_ids": ({d: i for i, d in enumerate(ckpt.domains)} | {"router": len(ckpt.domains)}
-                            if layout.switchable else None),
+            "adapter_ids": adapter_ids,
             "graphs": graph_entries,
             "torch_weights": torch_dir,
             "params": {"total": total, "active": active},

@@ -6,7 +6,7 @@
   every output of the graph. fp32 must stay within ``PARITY_BOUND``.
 * **Agreement** (the guard for fp16/int8): on the validation pairs, ONNX Runtime and PyTorch fp32
   each route (the router picks a domain from the prompt encoding, ``models.text.encode_prompts``)
-  and score chosen and rejected. Figures: the share of pairwise decisions (which response wins)
+  and score chosen and rejected through models.scoring, the path the engine serves by. Figures: the share of pairwise decisions (which response wins)
   that agree with fp32 (``decision_agreement``), the rank correlation of all rewards, the share of
   prompts routed to the same domain, and both accuracies (mean over domains) with a 95% bootstrap
   interval of their difference. A reduced-precision export is refused when fewer than
@@ -17,44 +17,19 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import torch
 
-from models.text import Encoded, collate, encode_pairs, encode_prompts
+from models import scoring
+from models.scoring import Layout, Run
+from models.text import encode_pairs, encode_prompts
 
 PARITY_BOUND = {"fp32": 1e-4}            # max abs reward/logit difference, ONNX Runtime vs PyTorch
 DECISION_AGREEMENT_BOUND = {"fp16": 0.98, "int8": 0.98}   # share of pairwise decisions equal to fp32
 PARITY_BATCH, PARITY_SEQ, PARITY_LENGTHS = 3, 37, (37, 23, 6)
 
-Run = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]   # (role, feeds) -> outputs
-
-
 class ExportValidationError(RuntimeError):
     """An exported graph disagrees with PyTorch beyond its bound; the message names graph and figure."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Which graphs answer routing and reward questions (see ``runtime.manifest``)."""
-
-    method: str
-    lora: str | None
-    domains: tuple[str, ...]
-
-    @property
-    def routed(self) -> bool:
-        return self.method in ("rodos", "arliss")
-
-    @property
-    def switchable(self) -> bool:
-        return self.method == "arliss" and self.lora == "switchable"
-
-    @property
-    def router_id(self) -> int:
-        return len(self.domains)  # ArlissConfig.adapter_names: domains..., router
 
 
 def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -109,58 +84,25 @@ def check_parity(role: str, diff: float, precision: str) -> None:
 
 # --- accuracy ------------------------------------------------------------------------------------------
 
-def _batches(encoded: list[Encoded], pad_id: int, batch_size: int = 32):
-    """Length-sorted micro-batches: (row indices [b], numpy feeds)."""
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
-    for start in range(0, len(order), batch_size):
-        rows = np.array(order[start:start + batch_size])
-        batch = collate([encoded[i] for i in rows], pad_id)
-        yield rows, {k: v.numpy() for k, v in batch.items()}
-
-
-def route(run: Run, layout: Layout, encoded: list[Encoded], pad_id: int) -> np.ndarray:
-    """[N] domain index per prompt encoding."""
-    out = np.zeros(len(encoded), dtype=np.int64)
-    for rows, feeds in _batches(encoded, pad_id):
-        if layout.switchable:
-            feeds["adapter_ids"] = np.full(len(rows), layout.router_id, dtype=np.int64)
-            out[rows] = run("switchable", feeds)["router_logits"].argmax(-1)
-        else:
-            out[rows] = run("router", feeds)["logits"].argmax(-1)
-    return out
-
-
-def rewards(run: Run, layout: Layout, encoded: list[Encoded], pad_id: int, domain_ids: np.ndarray | None) -> np.ndarray:
-    """[N] rewards; routed methods score row i with domain ``domain_ids[i]``'s model."""
-    out = np.zeros(len(encoded), dtype=np.float64)
-    for rows, feeds in _batches(encoded, pad_id):
-        if not layout.routed:
-            out[rows] = run("reward", feeds)["logits"][:, 0]
-        elif layout.switchable:  # one run for a mixed-domain batch
-            feeds["adapter_ids"] = domain_ids[rows]
-            out[rows] = run("switchable", feeds)["rewards"]
-        else:
-            for d in np.unique(domain_ids[rows]):
-                sel = domain_ids[rows] == d
-                part = run(f"reward/{layout.domains[d]}", {k: v[sel] for k, v in feeds.items()})
-                out[rows[sel]] = part["logits"][:, 0]
-    return out
-
-
 def pairwise_outcomes(run: Run, layout: Layout, tokenizer, pairs_by_domain: dict, max_length: int,
-                      router_max_length: int) -> dict:
-    """Per validation pair: ``domain`` (true, index), ``routed`` (index or -1), ``chosen``/``rejected`` rewards."""
+                      router_max_length: int, policy: str) -> dict:
+    """Per validation pair: ``domain`` (true, index), ``routed`` (index or -1), ``chosen``/``rejected`` rewards.
+
+    Routed and scored by models.scoring, as the engine serves them (``policy``: the checkpoint's truncation).
+    """
     pad = tokenizer.pad_token_id
     parts = {"domain": [], "routed": [], "chosen": [], "rejected": []}
     for di, (domain, pairs) in enumerate(pairs_by_domain.items()):
         prompts = [p.prompt for p in pairs]
-        chosen = encode_pairs(tokenizer, prompts, [p.chosen for p in pairs], max_length)
-        rejected = encode_pairs(tokenizer, prompts, [p.rejected for p in pairs], max_length)
-        ids = route(run, layout, encode_prompts(tokenizer, prompts, router_max_length), pad) if layout.routed else None
+        chosen = encode_pairs(tokenizer, prompts, [p.chosen for p in pairs], max_length, policy)
+        rejected = encode_pairs(tokenizer, prompts, [p.rejected for p in pairs], max_length, policy)
+        ids = None
+        if layout.routed:
+            ids = scoring.route_logits(run, layout, encode_prompts(tokenizer, prompts, router_max_length), pad).argmax(-1)
         parts["domain"].append(np.full(len(pairs), di))
         parts["routed"].append(ids if ids is not None else np.full(len(pairs), -1))
-        parts["chosen"].append(rewards(run, layout, chosen, pad, ids))
-        parts["rejected"].append(rewards(run, layout, rejected, pad, ids))
+        parts["chosen"].append(scoring.rewards(run, layout, chosen, pad, ids))
+        parts["rejected"].append(scoring.rewards(run, layout, rejected, pad, ids))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

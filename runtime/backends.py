@@ -7,12 +7,11 @@ result holds the outputs the manifest names for the graph's kind (runtime.manife
 * :class:`OrtBackend` runs the ONNX graphs, one ``InferenceSession`` per graph made once (ORT
   sessions are safe to ``run`` from many threads at once).
 * :class:`TorchBackend` runs the training checkpoint the bundle carries (``torch_weights``, opt-in
-  at export) with ``models/``: Triton kernels on CUDA (MoRE gating, multi-LoRA), their PyTorch
+  at export) with models.runner.CheckpointRunner: Triton kernels on CUDA (MoRE gating, multi-LoRA), their PyTorch
   references on the CPU. It loads safetensors only (never pickle) and fp32 bundles only.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +80,12 @@ class TorchBackend:
         import torch
 
         from models.checkpoint import load_checkpoint
-        from models.multi_adapter import SwitchableArliss
+        from models.runner import CheckpointRunner
 
         if manifest.precision != "fp32":
             raise BundleError(f"{manifest.path / 'manifest.json'}: a {manifest.precision} bundle; the torch backend "
                               f"runs fp32 weights and would not serve it at {manifest.precision}. Serve it with "
                               f"backend='onnxruntime', or an fp32 bundle with backend='torch'")
-        self.torch = torch
         self.device = select_torch_device(providers, torch.cuda.is_available(), allow_fallback)
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch: there is no per-module setting
@@ -96,39 +94,20 @@ class TorchBackend:
         if ckpt.method != manifest.method or tuple(ckpt.domains) != manifest.domains:
             raise BundleError(f"checkpoint '{path}' holds {ckpt.method} over {list(ckpt.domains)}, the bundle "
                               f"{manifest.method} over {list(manifest.domains)}")
-        self.models = {}
-        self.lock = None
-        if manifest.method == "arliss":
-            model = SwitchableArliss(ckpt.models["arliss"]).to(self.device)
-            ids = {d: i for i, d in enumerate(model.domains)} | {"router": model.router_id}
-            if manifest.adapter_ids is not None and manifest.adapter_ids != ids:
-                raise BundleError(f"bundle adapter_ids {manifest.adapter_ids} disagree with checkpoint '{path}' ({ids})")
-            self.arliss, self.adapter_ids = model, ids
-            # SwitchableArliss stores adapter_ids on its layers for the length of a forward: one at a time
-            self.lock = threading.Lock()
-        else:
-            self.models = {role: m.to(self.device).eval() for role, m in ckpt.models.items()}
+        self.runner = CheckpointRunner(ckpt, self.device)
+        ids = self.runner.layout.adapter_ids
+        if manifest.adapter_ids is not None and manifest.adapter_ids != ids:
+            raise BundleError(f"bundle adapter_ids {manifest.adapter_ids} disagree with checkpoint '{path}' ({ids})")
         log_once(f"runtime: torch runs on {self.device} ({'Triton kernels' if self.device == 'cuda' else 'PyTorch references'})")
 
     def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        torch = self.torch
-        batch = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in feeds.items()}
-        with torch.inference_mode():
-            if self.lock is None:
-                logits = self.models[role](**batch).logits
-                return {"logits": logits.float().cpu().numpy()}
-            if role == "switchable":
-                ids = batch.pop("adapter_ids")
-            else:  # merged bundles: the same stacked model with one adapter for the whole batch
-                batch.pop("adapter_ids", None)
-                name = "router" if role == "router" else role.split("/", 1)[1]
-                ids = torch.full((batch["input_ids"].shape[0],), self.adapter_ids[name], device=self.device)
-            with self.lock:
-                rewards, router_logits = self.arliss(**batch, adapter_ids=ids)
-            rewards, router_logits = rewards.float().cpu().numpy(), router_logits.float().cpu().numpy()
-        if role == "switchable":
-            return {"rewards": rewards, "router_logits": router_logits}
-        return {"logits": router_logits if role == "router" else rewards[:, None]}
+        if role in self.runner.layout.roles:
+            return self.runner(role, feeds)
+        # an ARLISS merged bundle's roles on the stacked model: one adapter for the whole batch
+        name = "router" if role == "router" else role.split("/", 1)[1]
+        ids = np.full(len(feeds["input_ids"]), self.runner.layout.adapter_ids[name], np.int64)
+        out = self.runner("switchable", {**feeds, "adapter_ids": ids})
+        return {"logits": out["router_logits"] if role == "router" else out["rewards"][:, None]}
 
 
 BACKENDS = {"onnxruntime": OrtBackend, "torch": TorchBackend}

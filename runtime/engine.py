@@ -1,6 +1,7 @@
 """RewardEngine: rewards for (prompt, response) pairs from a bundle, routed to each row's domain.
 
-Routing follows the manifest (runtime.manifest):
+Routing follows the manifest (runtime.manifest) through models.scoring, the one route-and-score
+path (training's evaluation and the export guard use it too):
 
 * baseline, MoRE: graph ``reward`` once over all rows (no domain; ``.domains`` is None per row);
 * ARLISS switchable: graph ``switchable`` on the prompt-only encodings with every ``adapter_ids``
@@ -25,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models.text import (KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, collate_numpy, encode_pairs,
-                         encode_prompts)
+from models import scoring
+from models.scoring import BatchLimits
+from models.text import KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, encode_pairs, encode_prompts
 
 from .backends import BACKENDS
-from .batching import BatchLimits, check_domains, check_texts, plan_batches
+from .batching import check_domains, check_texts
 from .errors import BundleError
 from .manifest import MANIFEST, Manifest, load_manifest
 from .tokenizer import BundleTokenizer
@@ -90,6 +92,7 @@ class RewardEngine:
         self.limits = limits
         self.pad_id = int(tokenizer.pad_token_id)
         self.truncation = _check_truncation(manifest)
+        self.layout = scoring.Layout(manifest.domains, frozenset(manifest.graphs), manifest.adapter_ids)
         # A tokenizers.Tokenizer may raise "Already borrowed" when one instance encodes in two threads.
         self._tokenizer_lock = threading.Lock()
 
@@ -161,36 +164,14 @@ class RewardEngine:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _feeds(self, encoded, rows: list[int]) -> dict[str, np.ndarray]:
-        return collate_numpy([encoded[i] for i in rows], self.pad_id)
-
-    def _run_batched(self, role: str, encoded, rows: list[int], output: str, adapter_ids: np.ndarray | None = None):
-        """``output`` of graph ``role`` for ``rows`` of ``encoded``, in the order of ``rows``."""
-        lengths = [len(encoded[i].input_ids) for i in rows]
-        parts, order = [], []
-        for batch in plan_batches(lengths, self.limits):
-            picked = [rows[j] for j in batch]
-            feeds = self._feeds(encoded, picked)
-            if adapter_ids is not None:
-                feeds["adapter_ids"] = adapter_ids[picked]
-            parts.append(self.backend.run(role, feeds)[output])
-            order.extend(batch)
-        out = np.empty((len(rows), *parts[0].shape[1:]), np.float32)
-        out[np.asarray(order)] = np.concatenate(parts)
-        return out
-
     def _route(self, prompts: list[str]) -> tuple[list[int], np.ndarray]:
         unique = list(dict.fromkeys(prompts))
         with self._tokenizer_lock:
             encoded = encode_prompts(self.tokenizer, unique, self.manifest.router_max_length)
-        rows = list(range(len(unique)))
-        if "switchable" in self.manifest.graphs:
-            router = np.full(len(unique), self.manifest.adapter_ids["router"], np.int64)
-            logits = self._run_batched("switchable", encoded, rows, "router_logits", router)
-        else:
-            logits = self._run_batched("router", encoded, rows, "logits")
-        if logits.shape != (len(unique), len(self.domains)):
-            raise BundleError(f"router graph returned shape {logits.shape}, expected {(len(unique), len(self.domains))}")
+        try:
+            logits = scoring.route_logits(self.backend.run, self.layout, encoded, self.pad_id, self.limits)
+        except ValueError as exc:  # a router graph of the wrong shape: the bundle is broken, not the request
+            raise BundleError(f"{self.manifest.path / MANIFEST}: {exc}") from exc
         where = {p: i for i, p in enumerate(unique)}
         back = np.asarray([where[p] for p in prompts])
         return logits.argmax(-1)[back].tolist(), _softmax(logits)[back]
@@ -198,16 +179,4 @@ class RewardEngine:
     def _rewards(self, prompts: list[str], responses: list[str], ids: list[int] | None) -> np.ndarray:
         with self._tokenizer_lock:
             encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length, self.truncation)
-        rows = list(range(len(prompts)))
-        graphs = self.manifest.graphs
-        if "reward" in graphs:
-            return self._run_batched("reward", encoded, rows, "logits").reshape(-1)
-        assert ids is not None, "routed bundles are scored with a domain per row"
-        if "switchable" in graphs:
-            table = np.asarray([self.manifest.adapter_ids[d] for d in self.domains], np.int64)
-            return self._run_batched("switchable", encoded, rows, "rewards", table[np.asarray(ids)]).reshape(-1)
-        out = np.empty(len(prompts), np.float32)
-        for d in sorted(set(ids)):
-            group = [i for i in rows if ids[i] == d]
-            out[group] = self._run_batched(f"reward/{self.domains[d]}", encoded, group, "logits").reshape(-1)
-        return out
+        return scoring.rewards(self.backend.run, self.layout, encoded, self.pad_id, ids, self.limits)

@@ -46,7 +46,7 @@ def show_torch_rewards(paths: dict[str, Path], splits) -> None:
             if method in ("rodos", "arliss"):
                 routed = ckpt.domains[int(route(ckpt, [pair.prompt])[0])]
             c, r = pair_rewards(ckpt, [pair], routed if method in ("rodos", "arliss") else None)
-            print(f"  {method:8s} {domain:22s} routed={routed:22s} chosen={c.item():+.3f} rejected={r.item():+.3f}")
+            print(f"  {method:8s} {domain:22s} routed={routed:22s} chosen={c[0]:+.3f} rejected={r[0]:+.3f}")
 
 
 def ensure_bundles(paths: dict[str, Path], splits, out_dir: str) -> Path:

@@ -3,6 +3,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,7 +71,7 @@ def test_grown_checkpoint_scores_old_domains_as_before_and_learns_the_new_one(gr
     before = pair_rewards(old, pairs, "alpha")
     after = pair_rewards(new, pairs, "alpha")
     for a, b in zip(before, after):
-        torch.testing.assert_close(a, b)
+        np.testing.assert_allclose(a, b, rtol=1.3e-6, atol=1e-5)
     result = evaluate(new, {d: splits[d] for d in OLD + (NEW,)}, None)
     assert result["method"]["domains"][NEW]["oracle_accuracy"] >= 0.9, result["method"]["domains"][NEW]
     assert result["router"]["accuracy"] >= 0.9
@@ -126,4 +127,4 @@ def test_grown_checkpoint_exports_and_serves_n_plus_one_domains(grown, method, t
     pairs = splits[NEW]["test"][:6]
     served = engine.score([p.prompt for p in pairs], [p.chosen for p in pairs], [NEW] * len(pairs)).rewards
     chosen, _ = pair_rewards(load_checkpoint(runs[method]["dst"], method), pairs, NEW)
-    assert abs(served - chosen.numpy()).max() < 1e-4
+    assert abs(served - chosen).max() < 1e-4

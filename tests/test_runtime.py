@@ -22,12 +22,11 @@ import pytest
 import torch
 
 from models.checkpoint import load_checkpoint
-from models.text import clean_text, encode_pairs
+from models.text import clean_text, collate, encode_pairs
 from runtime import BundleError, ProviderError, RewardEngine
 from runtime.__main__ import main as cli_main
-from runtime.batching import BatchLimits, plan_batches
 from runtime.providers import select_ort_providers, select_torch_device
-from training.evaluate import evaluate, reward_fn, route, run_batched
+from training.evaluate import evaluate, route
 
 BUNDLES = ("baseline", "more", "rodos", "arliss", "arliss-merged")
 BACKENDS = ("onnxruntime", "torch")
@@ -63,17 +62,22 @@ def rows(tiny_splits):
     return out
 
 
+@torch.inference_mode()
 def torch_rewards(ckpt, prompts, responses, domains=None) -> np.ndarray:
-    """The checkpoint's PyTorch models, encoded as in training (models.text), row by row domain."""
+    """The reference: the checkpoint's training-side PyTorch models called directly, one row at a time
+    (no batching, no padding, no models.scoring), texts encoded as in training (models.text)."""
     enc = encode_pairs(ckpt.tokenizer, [clean_text(p, "p") for p in prompts],
-                       [clean_text(r, "r") for r in responses], ckpt.card.max_length)
-    pad = ckpt.tokenizer.pad_token_id
-    if domains is None:
-        return run_batched(reward_fn(ckpt, None), enc, pad).numpy()
-    out = np.empty(len(prompts), np.float32)
-    for d in set(domains):
-        idx = [i for i, x in enumerate(domains) if x == d]
-        out[idx] = run_batched(reward_fn(ckpt, d), [enc[i] for i in idx], pad).numpy()
+                       [clean_text(r, "r") for r in responses], ckpt.card.max_length, ckpt.card.truncation)
+    m, out = ckpt.models, np.empty(len(prompts), np.float32)
+    for i, e in enumerate(enc):
+        batch = collate([e], ckpt.tokenizer.pad_token_id)
+        d = None if domains is None else domains[i]
+        if ckpt.method in ("baseline", "more"):
+            out[i] = m["reward"](**batch).logits[0, 0]
+        elif ckpt.method == "rodos":
+            out[i] = m[f"reward/{d}"](**batch).logits[0, 0]
+        else:
+            out[i] = m["arliss"].rewards(batch, d)[0]
     return out
 
 
@@ -141,15 +145,6 @@ def test_micro_batches_keep_input_order(tiny_bundles, engines, rows):
     cut = tiny.score(prompts, responses)
     assert cut.domains == whole.domains
     np.testing.assert_allclose(cut.rewards, whole.rewards, **TOL)
-
-
-def test_plan_batches_respects_limits():
-    lengths = [5, 30, 7, 7, 32, 1, 12, 30, 9]
-    batches = plan_batches(lengths, BatchLimits(max_tokens=64, max_rows=3))
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for b in batches:
-        assert len(b) <= 3 and len(b) * max(lengths[i] for i in b) <= 64
-    assert plan_batches([100], BatchLimits(max_tokens=10)) == [[0]]  # one long row still runs
 
 
 def test_compare_is_sigmoid_of_difference(engines):

@@ -1,30 +1,21 @@
-"""Test-split evaluation: pairwise accuracy per domain, routed and oracle, router confusion, parameters."""
+"""Test-split evaluation: pairwise accuracy per domain, routed and oracle, router confusion, parameters.
+
+Rewards and routes come from the checkpoint's models through models.scoring, the path the served
+engine takes (models.runner gives the models the bundle graphs' roles), so a training-side figure
+and a served one differ only by what the export changes.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import numpy as np
 
-import torch
-
+from models import scoring
 from models.arliss import ArlissModel
 from models.base import count_params
 from models.checkpoint import Checkpoint
 from models.more import moe_blocks
-from models.text import Encoded, collate, encode_pairs, encode_prompts
+from models.runner import CheckpointRunner
+from models.text import encode_pairs, encode_prompts
 from training.data import Pair, take
-
-
-@torch.inference_mode()
-def run_batched(fn: Callable[[dict], torch.Tensor], encoded: list[Encoded], pad_id: int, batch_size: int = 64) -> torch.Tensor:
-    """Apply ``fn`` to length-sorted micro-batches; results in input order (first dim = len(encoded))."""
-    if not encoded:
-        return torch.empty(0)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
-    parts = [fn(collate([encoded[i] for i in order[s:s + batch_size]], pad_id)).float()
-             for s in range(0, len(order), batch_size)]
-    out = torch.cat(parts)
-    result = torch.empty_like(out)
-    result[torch.tensor(order)] = out
-    return result
 
 
 def _pair_encodings(ckpt: Checkpoint, pairs: list[Pair]):
@@ -56,60 +47,61 @@ def params_of(ckpt: Checkpoint) -> tuple[int, int]:
     return total, total - sum(per_adapter) + per_adapter[-1] + max(per_adapter[:-1])
 
 
-def route(ckpt: Checkpoint, prompts: list[str], batch_size: int = 64) -> torch.Tensor:
+def runner(ckpt: Checkpoint) -> CheckpointRunner:
+    """The checkpoint's models behind the bundle-graph call (models.runner), scored via models.scoring."""
+    return CheckpointRunner(ckpt)
+
+
+def route(ckpt: Checkpoint, prompts: list[str], run: CheckpointRunner | None = None) -> np.ndarray:
     """[N] predicted domain index per prompt (RODOS, ARLISS)."""
+    run = run or runner(ckpt)
     router_len = int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length))
     enc = encode_prompts(ckpt.tokenizer, prompts, router_len)
-    if ckpt.method == "rodos":
-        fn = lambda b: ckpt.models["router"](**b).logits
-    else:
-        fn = ckpt.models["arliss"].router_logits
-    return run_batched(fn, enc, ckpt.tokenizer.pad_token_id, batch_size).argmax(-1)
+    return scoring.route_logits(run, run.layout, enc, ckpt.tokenizer.pad_token_id).argmax(-1)
 
 
-def reward_fn(ckpt: Checkpoint, domain: str | None) -> Callable[[dict], torch.Tensor]:
-    m = ckpt.models
-    if ckpt.method in ("baseline", "more"):
-        return lambda b: m["reward"](**b).logits.squeeze(-1)
-    if ckpt.method == "rodos":
-        return lambda b: m[f"reward/{domain}"](**b).logits.squeeze(-1)
-    return lambda b: m["arliss"].rewards(b, domain)
-
-
-def pair_rewards(ckpt: Checkpoint, pairs: list[Pair], domain: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_rewards(ckpt: Checkpoint, pairs: list[Pair], domain: str | list[str] | None,
+                 run: CheckpointRunner | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen [N], rejected [N]) rewards; routed methods score with ``domain`` (one, or one per pair)."""
+    run = run or runner(ckpt)
+    ids = None
+    if run.layout.routed:
+        names = [domain] * len(pairs) if isinstance(domain, str) or domain is None else list(domain)
+        ids = [ckpt.domains.index(d) for d in names]
     ch, rj = _pair_encodings(ckpt, pairs)
-    fn, pad = reward_fn(ckpt, domain), ckpt.tokenizer.pad_token_id
-    return run_batched(fn, ch, pad), run_batched(fn, rj, pad)
+    pad = ckpt.tokenizer.pad_token_id
+    return (scoring.rewards(run, run.layout, ch, pad, ids), scoring.rewards(run, run.layout, rj, pad, ids))
 
 
 def evaluate(ckpt: Checkpoint, splits: dict, eval_pairs_per_domain: int | None = None, split: str = "test") -> dict:
     """Accuracy entry for results/accuracy.json (plus the router entry for routed methods)."""
     domains = ckpt.domains
-    routed = ckpt.method in ("rodos", "arliss")
+    run = runner(ckpt)
+    routed = run.layout.routed
     result = {"domains": {}}
     confusion = [[0] * len(domains) for _ in domains]
     for di, domain in enumerate(domains):
         pairs = take(splits[domain][split], eval_pairs_per_domain)
-        oracle_c, oracle_r = pair_rewards(ckpt, pairs, domain if routed else None)
+        oracle_c, oracle_r = pair_rewards(ckpt, pairs, domain if routed else None, run)
         entry = {"pairs": len(pairs)}
         if routed:
-            pred = route(ckpt, [p.prompt for p in pairs])
+            pred = route(ckpt, [p.prompt for p in pairs], run)
             for p in pred.tolist():
                 confusion[di][p] += 1
-            correct = (oracle_c > oracle_r).clone()
-            for pi in sorted(set(pred.tolist()) - {di}):
-                rows = [i for i, p in enumerate(pred.tolist()) if p == pi]
-                c, r = pair_rewards(ckpt, [pairs[i] for i in rows], domains[pi])
+            correct = oracle_c > oracle_r
+            rows = np.flatnonzero(pred != di)  # misrouted pairs: scored again by the domain the router chose
+            if len(rows):
+                c, r = pair_rewards(ckpt, [pairs[i] for i in rows], [domains[pred[i]] for i in rows], run)
                 correct[rows] = c > r
-            entry["accuracy"] = correct.float().mean().item()
-            entry["oracle_accuracy"] = (oracle_c > oracle_r).float().mean().item()
-            entry["router_accuracy"] = (pred == di).float().mean().item()
-            entry["oracle_correct"] = (oracle_c > oracle_r).int().tolist()
+            entry["accuracy"] = float(correct.mean())
+            entry["oracle_accuracy"] = float((oracle_c > oracle_r).mean())
+            entry["router_accuracy"] = float((pred == di).mean())
+            entry["oracle_correct"] = (oracle_c > oracle_r).astype(int).tolist()
         else:
             correct = oracle_c > oracle_r
-            entry["accuracy"] = correct.float().mean().item()
+            entry["accuracy"] = float(correct.mean())
         # per-pair outcomes and prompt groups, for bootstrap intervals (training.stats); not written out
-        entry["correct"] = correct.int().tolist()
+        entry["correct"] = correct.astype(int).tolist()
         entry["groups"] = [p.prompt for p in pairs]
         result["domains"][domain] = entry
     result["mean_accuracy"] = sum(e["accuracy"] for e in result["domains"].values()) / len(domains)
