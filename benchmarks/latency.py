@@ -397,7 +397,10 @@ def summary(results: dict) -> list[str]:
                 ratios = sorted(y / x for x, y in zip(a, b))
                 if not ratios:
                     continue
-                lines.append(f"  {mine} vs {theirs}: {statistics.median(ratios):.2f}x faster "
+                median = statistics.median(ratios)
+                verdict = ("within noise" if ratios[0] <= 1.0 <= ratios[-1]
+                           else "faster" if median > 1 else "SLOWER")
+                lines.append(f"  {mine} vs {theirs}: speed-up {median:.2f}x, {verdict} "
                              f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; {rows[mine]['pairs_per_s']:.1f} vs "
                              f"{rows[theirs]['pairs_per_s']:.1f} pairs/s)")
     for s in results["skipped"]:

@@ -82,12 +82,18 @@ def num_special_tokens(tokenizer) -> int:
     return len(tokenizer.build_inputs_with_special_tokens([], []))
 
 
+def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of whole texts, no special tokens. Truncation is ours (:func:`truncate_pair`), after
+    tokenizing: ``verbose=False`` silences transformers' warning that a text exceeds 512 tokens."""
+    return tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+
+
 def encode_pairs(tokenizer, prompts: list[str], responses: list[str], max_length: int,
                  policy: str = TRUNCATION_POLICY) -> list[Encoded]:
     """Encode pairs under a truncation policy; returns unpadded ids per pair."""
     check_policy(policy)
-    p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    r_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+    p_ids = _ids(tokenizer, prompts)
+    r_ids = _ids(tokenizer, responses)
     budget = max_length - num_special_tokens(tokenizer)
     return [_join(tokenizer, *truncate_pair(p, r, budget, policy)) for p, r in zip(p_ids, r_ids)]
 
@@ -145,6 +151,6 @@ def encode_prompts(tokenizer, prompts: list[str], max_length: int) -> list[Encod
     Routing looks at the prompt only, so every response to one prompt goes to the same domain
     and a chosen/rejected pair is always compared by one reward model.
     """
-    p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    p_ids = _ids(tokenizer, prompts)
     budget = max_length - len(tokenizer.build_inputs_with_special_tokens([]))
     return [_join(tokenizer, p[len(p) - budget:] if len(p) > budget else p) for p in p_ids]

@@ -5,6 +5,7 @@
 runtime and training share one truncation implementation and produce identical token ids:
 
 - ``tok(texts, add_special_tokens=False)["input_ids"]``: batch encoding, no truncation or padding
+  (``verbose`` is accepted as transformers' tokenizers take it, and ignored: nothing is logged)
   (whatever ``tokenizer.json`` says about those is switched off: ``models.text`` truncates);
 - ``build_inputs_with_special_tokens(a, b=None)`` / ``create_token_type_ids_from_sequences(a, b=None)``:
   the special tokens and segment ids of the file's post-processor (TemplateProcessing,
@@ -75,7 +76,7 @@ class BundleTokenizer:
         self.model_input_names = (["input_ids", "token_type_ids", "attention_mask"] if uses_token_type_ids
                                   else ["input_ids", "attention_mask"])
 
-    def __call__(self, texts: list[str], add_special_tokens: bool = False) -> dict:
+    def __call__(self, texts: list[str], add_special_tokens: bool = False, verbose: bool = False) -> dict:
         if add_special_tokens:
             raise ValueError("BundleTokenizer encodes without special tokens; models.text adds them")
         return {"input_ids": [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]}
