@@ -115,6 +115,7 @@ private:
         Value v;
         v.type = Type::Number;
         v.number = std::strtod(text.c_str(), nullptr);
+        v.literal = text;
         if (integral) {
             errno = 0;
             long long i = std::strtoll(text.c_str(), nullptr, 10);

@@ -18,6 +18,7 @@ struct Value {
     double number = 0.0;
     bool integral = false;      // the literal had no fraction or exponent
     int64_t integer = 0;        // its value when integral and in range
+    std::string literal;        // a number as written (valid JSON): echoes it exactly, even beyond double's range
     std::string string;
     std::vector<Value> array;
     std::map<std::string, Value> object;

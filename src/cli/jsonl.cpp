@@ -6,7 +6,8 @@ namespace routerm::cli {
 
 std::string encode_id(const json::Value &v) {
     if (v.is(json::Type::String)) return json::quote(v.string);
-    if (v.is(json::Type::Number)) return v.integral ? std::to_string(v.integer) : std::to_string(v.number);
+    // the literal, not a re-formatted double: 1e-9 stays 1e-9 (not 0.000000), 1.5e3001 stays valid JSON (not inf)
+    if (v.is(json::Type::Number)) return v.literal;
     return "null";
 }
 

@@ -1,10 +1,11 @@
-// Unit checks without a bundle: sha256 vectors, the JSON reader, both truncation policies against
+// Unit checks without a bundle: sha256 vectors, the JSON reader, routerm-score's id echo, both truncation policies against
 // values from models.text.truncate_pair, UTF-8 decoding, and the ABI's argument errors.
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "cli/jsonl.hpp"
 #include "encode.hpp"
 #include "error.hpp"
 #include "json.hpp"
@@ -57,6 +58,13 @@ int main() {
         CHECK(threw);
     }
     CHECK(json::quote("a\"b\\\x01") == "\"a\\\"b\\\\\\u0001\"");
+
+    // routerm-score echoes a line's id as written (a fuzz finding: 1.5e3001 was echoed as `inf`, not
+    // JSON; 1e-9 as 0.000000; integers beyond int64 lost their digits)
+    for (const char *id : {"1.5e3001", "1e-9", "-0.25", "123456789012345678901234", "7", "\"x\"", "null"}) {
+        cli::Row row = cli::parse_pair_line(std::string(R"({"prompt": "p", "response": "r", "id": )") + id + "}");
+        CHECK(row.id_json == id);
+    }
 
     // truncate_pair under both policies: prompt = 0..np-1, response = 100..100+nr-1; the values are
     // models.text.truncate_pair's (prompt keeps its last keep_p tokens, response keeps its first
