@@ -7,8 +7,13 @@
 Each replica builds ``runtime.server.create_app`` over its own ``RewardEngine`` (``serve.ingress``
 with an app builder, evaluated on the replica), so a Ray Serve replica answers a request with the
 bytes the plain server would: one implementation of the HTTP API, its dynamic batcher and its
-limits. Scale out with ``num_replicas`` (each replica loads the bundle once; give each
-``threads`` = its CPUs). Needs the ``ray-serve`` extra (``pip install "routerm[ray-serve]"``).
+limits. Batching stays the server's (``runtime.server.Batcher``: token and row budgets, a bounded
+queue, 429 on overflow) rather than ``@serve.batch``, which would be a second batcher with other
+limits. Scale out with ``num_replicas`` or ``autoscaling_config`` (each replica loads the bundle
+once; give each ``threads`` = its CPUs). On a cluster: ``ray start --head`` on one node, ``ray start
+--address=HEAD:6379`` on the others, then from any node ``ray.init(address="auto")``,
+``serve.start(http_options={"host": "0.0.0.0"})`` and ``serve.run(reward_app(...))``.
+Needs the ``ray-serve`` extra (``pip install "routerm[ray-serve]"``).
 """
 from __future__ import annotations
 
@@ -18,8 +23,14 @@ from .server import ServerConfig, create_app
 
 
 def reward_app(bundle: str | Path, config: ServerConfig = ServerConfig(), num_replicas: int = 1,
-               threads: int | None = None, providers=None, name: str = "routerm-reward"):
-    """A bound Ray Serve application (``serve.run(...)`` it) serving ``bundle`` on every replica."""
+               threads: int | None = None, providers=None, name: str = "routerm-reward",
+               autoscaling_config: dict | None = None):
+    """A bound Ray Serve application (``serve.run(...)`` it) serving ``bundle`` on every replica.
+
+    ``autoscaling_config`` (Ray Serve's, e.g. ``{"min_replicas": 1, "max_replicas": 8,
+    "target_ongoing_requests": 64}``) replaces the fixed ``num_replicas``. ``bundle`` must be
+    readable at the same path on every node that may host a replica (a shared file system).
+    """
     try:
         from ray import serve
     except ImportError as exc:
@@ -34,8 +45,8 @@ def reward_app(bundle: str | Path, config: ServerConfig = ServerConfig(), num_re
         return create_app(engine, config, provider=used[0] if used else None)
 
     replica = serve.ingress(build)()   # a deployment class whose replicas serve build()'s app
-    return serve.deployment(replica, name=name, num_replicas=num_replicas,
-                            ray_actor_options={"num_cpus": threads or 1}).bind()
+    scale = {"autoscaling_config": autoscaling_config} if autoscaling_config else {"num_replicas": num_replicas}
+    return serve.deployment(replica, name=name, ray_actor_options={"num_cpus": threads or 1}, **scale).bind()
 
 
 __all__ = ["reward_app"]

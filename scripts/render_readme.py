@@ -141,6 +141,30 @@ def add_domain_table() -> str | None:
     return "\n".join(lines)
 
 
+def _coverage(c: dict | None) -> str:
+    if not c or c.get("line_coverage") is None:
+        return "not measured"
+    files = ", ".join(f"{name} {f['executed']}/{f['lines']}" for name, f in c["files"].items())
+    return f"{100 * c['line_coverage']:.0f}% ({files}; first {c['executions']:,} inputs)"
+
+
+def fuzz_table() -> str | None:
+    path = RESULTS / "fuzz.json"
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    lines = [f"{d['engine']}; sanitizers {d['sanitizers']}; {d['compiler']}.", "",
+             "| target | commit | seconds | executions | executions/s | targets at a time | seed inputs | load at start | findings open "
+             "| findings fixed | line coverage (gcov replay: inputs) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in d["targets"]:
+        rate = f"{t['executions'] / t['seconds']:,.0f}" if t.get("executions") and t["seconds"] else "-"
+        lines.append(f"| {t['target']} | {t['commit']} | {t['seconds']:.0f} | {t.get('executions') or 0:,} | {rate} | {t['jobs']} | "
+                     f"{t['seeds']} | {t['load_average_start']:.2f} | {t['open_findings']} | {len(t['findings_fixed'])} | "
+                     f"{_coverage(t.get('coverage'))} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "accuracy": lambda: _md_file("accuracy.md"),
     "export": export_table,
@@ -150,6 +174,7 @@ SECTIONS = {
     "footprint": footprint_table,
     "serve": serve_table,
     "add_domain": add_domain_table,
+    "fuzz": fuzz_table,
 }
 
 

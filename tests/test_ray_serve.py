@@ -26,7 +26,8 @@ def ray_url(tiny_bundles):
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         config = ServerConfig(max_wait_ms=20, max_request_pairs=16)
-        serve.run(reward_app(tiny_bundles["arliss"], config, threads=1), route_prefix="/", blocking=False)
+        app = reward_app(tiny_bundles["arliss"], config, threads=1, autoscaling_config={"min_replicas": 1, "max_replicas": 1})
+        serve.run(app, route_prefix="/", blocking=False)
         yield f"http://127.0.0.1:{port}"
     finally:
         serve.shutdown()
