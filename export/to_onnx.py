@@ -250,6 +250,9 @@ def main(argv=None) -> int:
                                    val_pairs=args.val_pairs or None, torch_weights=args.torch_weights)
     except (FileNotFoundError, FileExistsError, ValueError, ExportValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(exc, "figures", None) is not None and str(args.results) != "-":   # a refused variant, on record
+            variant = variant_name(args.method, args.lora, args.precision, args.optimize)
+            merge_results(args.results, args.method, variant, {**exc.figures, "refused": str(exc)})
         return 2
     figures = json.loads((bundle_dir / "manifest.json").read_text())["export"]["figures"]
     variant = variant_name(args.method, args.lora, args.precision, args.optimize)

@@ -29,7 +29,15 @@ DECISION_AGREEMENT_BOUND = {"fp16": 0.98, "int8": 0.98}   # share of pairwise de
 PARITY_BATCH, PARITY_SEQ, PARITY_LENGTHS = 3, 37, (37, 23, 6)
 
 class ExportValidationError(RuntimeError):
-    """An exported graph disagrees with PyTorch beyond its bound; the message names graph and figure."""
+    """An exported graph disagrees with PyTorch beyond its bound; the message names graph and figure.
+
+    ``figures``: the guard's measurements when it was the agreement check (results/export.json
+    records a refused variant with them).
+    """
+
+    def __init__(self, message: str, figures: dict | None = None):
+        super().__init__(message)
+        self.figures = figures
 
 
 def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -149,4 +157,4 @@ def check_agreement(precision: str, figures: dict) -> None:
             f"{precision} export agrees with PyTorch fp32 on {100 * figures['decision_agreement']:.1f}% of "
             f"{figures['pairs']} validation decisions; the bound is {100 * bound:.0f}% (accuracy "
             f"{figures['accuracy']:.4f} vs {figures['accuracy_reference']:.4f}, rank correlation "
-            f"{figures['reward_rank_correlation']:.4f}, router agreement {figures['router_agreement']})")
+            f"{figures['reward_rank_correlation']:.4f}, router agreement {figures['router_agreement']})", figures)

@@ -25,15 +25,27 @@ def export_table() -> str | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    lines = ["| method | variant | max abs diff vs PyTorch | val. accuracy | Δ accuracy (points) | bundle MB | export s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | variant | kept | max abs diff vs PyTorch | val. accuracy | Δ accuracy (points) [95% CI] "
+             "| decisions equal to fp32 | rank corr. | bundle MB | export s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def num(value, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
     for method, variants in data.items():
         for variant, v in variants.items():
             acc = v.get("accuracy")
             delta = v.get("accuracy_delta")
-            lines.append(f"| {method} | {variant} | {v['max_abs_diff']:.2e} | "
-                         f"{'-' if acc is None else f'{100 * acc:.1f}'} | "
-                         f"{'-' if delta is None else f'{100 * delta:+.2f}'} | {v['bundle_mb']:.1f} | {v['export_seconds']:.0f} |")
+            if delta is None and acc is not None and v.get("accuracy_reference") is not None:
+                delta = acc - v["accuracy_reference"]
+            ci = v.get("accuracy_delta_ci95")
+            ci_text = f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci and ci != [0.0, 0.0] else ""
+            lines.append(f"| {method} | {variant} | {'refused' if 'refused' in v else 'yes'} | "
+                         f"{num(v.get('max_abs_diff'), '.2e')} | {num(None if acc is None else 100 * acc, '.1f')} | "
+                         f"{num(None if delta is None else 100 * delta, '+.2f')}{ci_text} | "
+                         f"{num(None if v.get('decision_agreement') is None else 100 * v['decision_agreement'], '.1f')}% | "
+                         f"{num(v.get('reward_rank_correlation'), '.4f')} | {num(v.get('bundle_mb'), '.1f')} | "
+                         f"{num(v.get('export_seconds'), '.0f')} |")
     return "\n".join(lines)
 
 

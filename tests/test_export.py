@@ -174,8 +174,24 @@ def test_int8_guard_refuses_on_disagreement_not_on_accuracy_noise():
     flipped["chosen"][:3] = 2.0                                          # 3 of 100 decisions flip
     figures = agreement(ref, flipped)
     assert figures["decision_agreement"] == 0.97
-    with pytest.raises(ExportValidationError, match="97.0% of 100 validation decisions"):
+    with pytest.raises(ExportValidationError, match="97.0% of 100 validation decisions") as refused:
         check_agreement("int8", figures)
+    assert refused.value.figures == figures
+
+
+def test_a_refused_variant_is_recorded_with_its_figures(tmp_path, monkeypatch):
+    import export.to_onnx as to_onnx
+    from export.validate import ExportValidationError
+    figures = {"decision_agreement": 0.966, "accuracy": 0.61, "pairs": 1457}
+
+    def refuse(*args, **kwargs):
+        raise ExportValidationError("int8 export agrees with PyTorch fp32 on 96.6%", figures)
+
+    monkeypatch.setattr(to_onnx, "export_bundle", refuse)
+    results = tmp_path / "export.json"
+    assert to_onnx.main(["--method", "baseline", "--precision", "int8", "--results", str(results)]) == 2
+    assert json.loads(results.read_text()) == {"baseline": {"int8": {**figures, "refused": "int8 export agrees with "
+                                                                     "PyTorch fp32 on 96.6%"}}}
 
 
 def test_results_merge_keeps_other_methods(tmp_path):
