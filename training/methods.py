@@ -300,7 +300,8 @@ def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
     base_cfg = AutoConfig.from_pretrained(_base(cfg))
     layers = base_cfg.num_hidden_layers
     top = None if cfg.train_layers is None or cfg.train_layers >= layers else tuple(range(layers - cfg.train_layers, layers))
-    acfg = ArlissConfig(domains=cfg.domains, base_model=_base(cfg), pad_token_id=tok.pad_token_id,
+    # absolute: ArlissConfig.load reads a relative base_model as relative to the checkpoint folder
+    acfg = ArlissConfig(domains=cfg.domains, base_model=str(Path(_base(cfg)).resolve()), pad_token_id=tok.pad_token_id,
                         lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, pooling=default_pooling(base_cfg),
                         lora_layers=top)
     model = ArlissModel.new(acfg).train()
