@@ -128,8 +128,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
                          f"domains {list(ckpt.domains)}: pass splits={{domain: {{'validation': [Pair, ...]}}}}")
     lora_mode = lora if ckpt.method == "arliss" else None
     modules = graphs.graph_modules(ckpt, lora)
-    adapter_ids = ({d: i for i, d in enumerate(ckpt.domains)} | {"router": len(ckpt.domains)}
-                   if "switchable" in modules else None)   # ArlissConfig.adapter_names: domains..., router
+    adapter_ids = ckpt.models["arliss"].config.adapter_ids if "switchable" in modules else None
     layout = Layout(tuple(ckpt.domains), frozenset(modules), adapter_ids)
     token_types = "token_type_ids" in ckpt.tokenizer.model_input_names
     n_adapters = len(adapter_ids) if layout.switchable else None

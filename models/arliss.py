@@ -58,6 +58,11 @@ class ArlissConfig:
         """Adapter order everywhere (stacked tensors, ``adapter_ids``): domains..., then router."""
         return (*self.domains, ROUTER)
 
+    @property
+    def adapter_ids(self) -> dict[str, int]:
+        """``{adapter name: index}`` in :attr:`adapter_names` order: the bundle manifest's ``adapter_ids``."""
+        return {name: i for i, name in enumerate(self.adapter_names)}
+
     def lora_config(self, adapter: str, backbone: nn.Module) -> LoraConfig:
         """The router adapter covers every layer; reward adapters ``lora_layers`` (None: every layer).
 

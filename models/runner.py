@@ -30,7 +30,7 @@ class CheckpointRunner:
         self.arliss = None
         if ckpt.method == "arliss":
             self.arliss = SwitchableArliss(ckpt.models["arliss"]).to(device)
-            ids = {d: i for i, d in enumerate(self.arliss.domains)} | {"router": self.arliss.router_id}
+            ids = ckpt.models["arliss"].config.adapter_ids
             self.layout = Layout(tuple(ckpt.domains), frozenset({"switchable"}), ids)
             # SwitchableArliss keeps adapter_ids on its layers for the length of a forward: one at a time
             self._lock = threading.Lock()

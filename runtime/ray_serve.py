@@ -4,7 +4,7 @@
     from ray import serve
     serve.run(reward_app("bundles/arliss"), route_prefix="/")     # POST /get_reward, /predict, /v1/rewards
 
-Each replica builds ``runtime.server.create_app`` over its own ``RewardEngine`` (``serve.ingress``
+Each replica builds ``runtime.server.bundle_app`` (its own ``RewardEngine``) (``serve.ingress``
 with an app builder, evaluated on the replica), so a Ray Serve replica answers a request with the
 bytes the plain server would: one implementation of the HTTP API, its dynamic batcher and its
 limits. Batching stays the server's (``runtime.server.Batcher``: token and row budgets, a bounded
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .server import ServerConfig, create_app
+from .server import ServerConfig, bundle_app
 
 
 def reward_app(bundle: str | Path, config: ServerConfig = ServerConfig(), num_replicas: int = 1,
@@ -38,11 +38,7 @@ def reward_app(bundle: str | Path, config: ServerConfig = ServerConfig(), num_re
     bundle = str(Path(bundle).resolve())
 
     def build():
-        from .engine import RewardEngine
-
-        engine = RewardEngine.from_bundle(bundle, threads=threads, providers=providers)
-        used = getattr(engine.backend, "providers", None)
-        return create_app(engine, config, provider=used[0] if used else None)
+        return bundle_app(bundle, config, threads, providers)
 
     replica = serve.ingress(build)()   # a deployment class whose replicas serve build()'s app
     scale = {"autoscaling_config": autoscaling_config} if autoscaling_config else {"num_replicas": num_replicas}

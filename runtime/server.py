@@ -421,15 +421,20 @@ def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), prov
     return app
 
 
+def bundle_app(bundle: str, config: ServerConfig = ServerConfig(), threads: int | None = None, providers=None):
+    """:func:`create_app` over a new engine on ``bundle`` (the provider it got reported by ``/info``)."""
+    engine = RewardEngine.from_bundle(bundle, threads=threads, providers=providers)
+    providers_used = getattr(engine.backend, "providers", None)
+    return create_app(engine, config, provider=providers_used[0] if providers_used else None)
+
+
 def serve(bundle: str, host: str = "127.0.0.1", port: int = 8080, config: ServerConfig = ServerConfig(),
           threads: int | None = None, providers=None) -> None:
     """Load ``bundle`` and serve it with uvicorn until SIGINT/SIGTERM (in-flight requests finish)."""
     import uvicorn
 
-    engine = RewardEngine.from_bundle(bundle, threads=threads, providers=providers)
-    providers_used = getattr(engine.backend, "providers", None)
-    app = create_app(engine, config, provider=providers_used[0] if providers_used else None)
+    app = bundle_app(bundle, config, threads, providers)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
-__all__ = ["ServerConfig", "Batcher", "create_app", "serve"]
+__all__ = ["ServerConfig", "Batcher", "bundle_app", "create_app", "serve"]

@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.checkpoint import CARD, METHODS, load_checkpoint  # noqa: E402
+from models.runner import CheckpointRunner  # noqa: E402
 from training.config import QUICK  # noqa: E402
 from training.data import load_splits  # noqa: E402
 from training.evaluate import pair_rewards, route  # noqa: E402
@@ -40,12 +41,13 @@ def show_torch_rewards(paths: dict[str, Path], splits) -> None:
     print("\n[demo] rewards from the trained PyTorch models, one held-out test pair per domain")
     for method, path in paths.items():
         ckpt = load_checkpoint(path, method)
+        run = CheckpointRunner(ckpt)   # once per checkpoint (ARLISS: one copy of the stacked backbone)
         for domain in ckpt.domains:
             pair = splits[domain]["test"][0]
             routed = domain
-            if method in ("rodos", "arliss"):
-                routed = ckpt.domains[int(route(ckpt, [pair.prompt])[0])]
-            c, r = pair_rewards(ckpt, [pair], routed if method in ("rodos", "arliss") else None)
+            if run.layout.routed:
+                routed = ckpt.domains[int(route(ckpt, [pair.prompt], run)[0])]
+            c, r = pair_rewards(ckpt, [pair], routed if run.layout.routed else None, run)
             print(f"  {method:8s} {domain:22s} routed={routed:22s} chosen={c[0]:+.3f} rejected={r[0]:+.3f}")
 
 

@@ -47,14 +47,10 @@ def params_of(ckpt: Checkpoint) -> tuple[int, int]:
     return total, total - sum(per_adapter) + per_adapter[-1] + max(per_adapter[:-1])
 
 
-def runner(ckpt: Checkpoint) -> CheckpointRunner:
-    """The checkpoint's models behind the bundle-graph call (models.runner), scored via models.scoring."""
-    return CheckpointRunner(ckpt)
-
-
 def route(ckpt: Checkpoint, prompts: list[str], run: CheckpointRunner | None = None) -> np.ndarray:
-    """[N] predicted domain index per prompt (RODOS, ARLISS)."""
-    run = run or runner(ckpt)
+    """[N] predicted domain index per prompt (RODOS, ARLISS). Pass ``run`` when calling repeatedly:
+    a CheckpointRunner copies ARLISS's backbone into its stacked form once."""
+    run = run or CheckpointRunner(ckpt)
     router_len = int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length))
     enc = encode_prompts(ckpt.tokenizer, prompts, router_len)
     return scoring.route_logits(run, run.layout, enc, ckpt.tokenizer.pad_token_id).argmax(-1)
@@ -63,7 +59,7 @@ def route(ckpt: Checkpoint, prompts: list[str], run: CheckpointRunner | None = N
 def pair_rewards(ckpt: Checkpoint, pairs: list[Pair], domain: str | list[str] | None,
                  run: CheckpointRunner | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(chosen [N], rejected [N]) rewards; routed methods score with ``domain`` (one, or one per pair)."""
-    run = run or runner(ckpt)
+    run = run or CheckpointRunner(ckpt)
     ids = None
     if run.layout.routed:
         names = [domain] * len(pairs) if isinstance(domain, str) or domain is None else list(domain)
@@ -76,7 +72,7 @@ def pair_rewards(ckpt: Checkpoint, pairs: list[Pair], domain: str | list[str] | 
 def evaluate(ckpt: Checkpoint, splits: dict, eval_pairs_per_domain: int | None = None, split: str = "test") -> dict:
     """Accuracy entry for results/accuracy.json (plus the router entry for routed methods)."""
     domains = ckpt.domains
-    run = runner(ckpt)
+    run = CheckpointRunner(ckpt)
     routed = run.layout.routed
     result = {"domains": {}}
     confusion = [[0] * len(domains) for _ in domains]
