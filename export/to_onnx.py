@@ -2,15 +2,16 @@
 
     python export/to_onnx.py --method arliss [--checkpoint DIR] [--out DIR] [--lora switchable|merged]
                              [--precision fp32|fp16|int8] [--optimize/--no-optimize] [--opset 17]
-                             [--torch-weights]
+                             [--torch-weights] [--more-experts sparse|dense]
 
 Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes; a missing one is an
 error naming the command that makes it, nothing is trained here), ``--out bundles/<method>`` with
 ``-<precision>`` (not fp32), ``-merged`` (ARLISS merged) and ``-noopt`` appended for non-default
-variants, e.g. ``bundles/arliss-int8-merged``. Figures are merged into ``results/export.json`` as
+variants, e.g. ``bundles/arliss-int8-merged``; ``-dense`` for MoRE's dense-masked experts
+(``--more-experts dense``; the default graph gathers each expert's tokens, see ``models.more``). Figures are merged into ``results/export.json`` as
 ``{method: {variant: {max_abs_diff, accuracy, accuracy_delta, decision_agreement, reward_rank_correlation,
 router_agreement, accuracy_delta_ci95, bundle_mb, export_seconds}}}`` with
-variant ``<precision>[-<lora>][-noopt]`` (``fp32-switchable``, ``int8``, ...).
+variant ``<precision>[-<lora>][-dense][-noopt]`` (``fp32-switchable``, ``int8``, ...).
 
 Python API: :func:`export_bundle`. Steps: load the checkpoint (``models.checkpoint``), build one
 PyTorch module per graph role (``export.graphs``), export each through Optimum, check fp32 parity
@@ -35,24 +36,29 @@ if __package__ in (None, ""):  # run as a script: import from the repo root, not
     sys.path.insert(0, str(_ROOT))
 
 from models.checkpoint import CARD, METHODS, Checkpoint, load_checkpoint  # noqa: E402
+from models.more import EXPORT_MODES, moe_blocks  # noqa: E402
 from models.scoring import Layout  # noqa: E402
 from models.text import PROMPT_MIN_DIVISOR  # noqa: E402
 
 LORA_MODES = ("switchable", "merged")
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 17
+MORE_EXPERTS = {"sparse": "sparse (each token through its top-k experts only: gather, expert, scatter-add)",
+                "dense": "dense-masked (every expert on every token, exact top-k weights)"}
 DEFAULT_VAL_PAIRS = 100          # validation pairs per domain for the accuracy check
 REPO = Path(__file__).resolve().parent.parent
 
 
-def variant_name(method: str, lora: str, precision: str, optimize: bool) -> str:
-    parts = [precision] + ([lora] if method == "arliss" else []) + ([] if optimize else ["noopt"])
+def variant_name(method: str, lora: str, precision: str, optimize: bool, more_experts: str = "sparse") -> str:
+    parts = [precision] + ([lora] if method == "arliss" else []) + \
+        (["dense"] if method == "more" and more_experts == "dense" else []) + ([] if optimize else ["noopt"])
     return "-".join(parts)
 
 
-def default_out(method: str, lora: str, precision: str, optimize: bool) -> Path:
+def default_out(method: str, lora: str, precision: str, optimize: bool, more_experts: str = "sparse") -> Path:
     parts = [method] + ([precision] if precision != "fp32" else []) + \
-        (["merged"] if method == "arliss" and lora == "merged" else []) + ([] if optimize else ["noopt"])
+        (["merged"] if method == "arliss" and lora == "merged" else []) + \
+        (["dense"] if method == "more" and more_experts == "dense" else []) + ([] if optimize else ["noopt"])
     return Path("bundles") / "-".join(parts)
 
 
@@ -97,12 +103,15 @@ def _prepare_out(out: Path) -> Path:
 
 def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switchable", precision: str = "fp32",
                   optimize: bool = True, opset: int = DEFAULT_OPSET, *, splits: dict | None = None,
-                  val_pairs: int | None = DEFAULT_VAL_PAIRS, torch_weights: bool = False) -> Path:
+                  val_pairs: int | None = DEFAULT_VAL_PAIRS, torch_weights: bool = False,
+                  more_experts: str = "sparse") -> Path:
     """Export ``checkpoint`` into the bundle directory ``out`` and return ``out``.
 
     ``splits``: ``{domain: {"validation": [Pair]}}`` for the accuracy check (default: the vendored
     data when it holds the checkpoint's domains). fp16/int8 need one; fp32 records accuracy when
-    one exists. Raises ``ExportValidationError`` when a graph is off its bound.
+    one exists. ``more_experts``: MoRE's graph, ``"sparse"`` (each expert runs on its own tokens)
+    or ``"dense"`` (every expert on every token, masked; ``models.more``). Raises
+    ``ExportValidationError`` when a graph is off its bound.
     """
     import onnxruntime  # noqa: F401  (fail here, before work, when the export extra is missing)
     from export import bundle, graphs, optimize as opt, validate
@@ -114,6 +123,8 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
         raise ValueError(f"lora must be one of {LORA_MODES}, got '{lora}'")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got '{precision}'")
+    if more_experts not in EXPORT_MODES:
+        raise ValueError(f"more_experts must be one of {EXPORT_MODES}, got '{more_experts}'")
     if torch_weights and precision != "fp32":
         raise ValueError(f"torch_weights: the Torch backend runs fp32 weights; a {precision} bundle carrying them "
                          f"would be served at fp32 under backend='torch'. Export an fp32 bundle for that")
@@ -127,6 +138,10 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
         raise ValueError(f"{precision} export checks accuracy on a validation split, and the vendored data lacks "
                          f"domains {list(ckpt.domains)}: pass splits={{domain: {{'validation': [Pair, ...]}}}}")
     lora_mode = lora if ckpt.method == "arliss" else None
+    if more_experts != "sparse" and ckpt.method != "more":
+        raise ValueError(f"more_experts='{more_experts}' applies to MoRE only; '{checkpoint}' holds {ckpt.method}")
+    for block in moe_blocks(ckpt.models["reward"]) if ckpt.method == "more" else ():
+        block.export_mode = more_experts
     modules = graphs.graph_modules(ckpt, lora)
     adapter_ids = ckpt.models["arliss"].config.adapter_ids if "switchable" in modules else None
     layout = Layout(tuple(ckpt.domains), frozenset(modules), adapter_ids)
@@ -193,8 +208,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
                 "opset": opset, "versions": bundle.library_versions(),
                 "source_checkpoint": str(checkpoint), "optimize": optimize,
                 "optimization": optimization,
-                "more_experts": "dense-masked (every expert on every token, exact top-k weights)"
-                                if ckpt.method == "more" else None,
+                "more_experts": MORE_EXPERTS[more_experts] if ckpt.method == "more" else None,
                 "validation": {
                     "parity_shape": [validate.PARITY_BATCH, validate.PARITY_SEQ],
                     "max_abs_diff": diffs, "parity_bound": validate.PARITY_BOUND.get(precision),
@@ -236,25 +250,29 @@ def main(argv=None) -> int:
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     parser.add_argument("--torch-weights", action="store_true",
                         help="carry the checkpoint's safetensors in the bundle (torch/), for backend='torch'")
+    parser.add_argument("--more-experts", choices=EXPORT_MODES, default="sparse",
+                        help="MoRE only: 'sparse' runs each expert on its tokens (gather/scatter), "
+                             "'dense' every expert on every token (fixed shapes)")
     parser.add_argument("--val-pairs", type=int, default=DEFAULT_VAL_PAIRS,
                         help="validation pairs per domain for the accuracy check (0: the whole split)")
     parser.add_argument("--results", type=Path, default=REPO / "results" / "export.json",
                         help="merged figures; '-' to skip")
     args = parser.parse_args(argv)
     checkpoint = args.checkpoint or Path("checkpoints") / args.method
-    out = args.out or default_out(args.method, args.lora, args.precision, args.optimize)
+    out = args.out or default_out(args.method, args.lora, args.precision, args.optimize, args.more_experts)
     from export.validate import ExportValidationError
     try:
         bundle_dir = export_bundle(checkpoint, out, args.method, args.lora, args.precision, args.optimize, args.opset,
-                                   val_pairs=args.val_pairs or None, torch_weights=args.torch_weights)
+                                   val_pairs=args.val_pairs or None, torch_weights=args.torch_weights,
+                                   more_experts=args.more_experts)
     except (FileNotFoundError, FileExistsError, ValueError, ExportValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "figures", None) is not None and str(args.results) != "-":   # a refused variant, on record
-            variant = variant_name(args.method, args.lora, args.precision, args.optimize)
+            variant = variant_name(args.method, args.lora, args.precision, args.optimize, args.more_experts)
             merge_results(args.results, args.method, variant, {**exc.figures, "refused": str(exc)})
         return 2
     figures = json.loads((bundle_dir / "manifest.json").read_text())["export"]["figures"]
-    variant = variant_name(args.method, args.lora, args.precision, args.optimize)
+    variant = variant_name(args.method, args.lora, args.precision, args.optimize, args.more_experts)
     if str(args.results) != "-":
         merge_results(args.results, args.method, variant, figures)
     print(f"{args.method} {variant} -> {bundle_dir}: {json.dumps(figures)}")

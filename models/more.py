@@ -13,10 +13,15 @@ probability of e), weighted by ``router_aux_loss_coef``.
 
 Execution: eager runs sparse (each expert sees only its tokens; padding tokens, named by
 ``real_rows`` that :class:`models.reward.RewardModel` computes once per call, are neither routed nor counted
-in the balance loss, and their outputs are 0). Under ONNX export the layer runs
-dense-masked: every expert runs on every token and a [T, E] weight matrix that is zero outside the
-top-k combines them, which is the same top-k function (exact, not an approximation) at E/k times
-the FFN compute of those layers.
+in the balance loss, and their outputs are 0). Under ONNX export, ``export_mode`` picks the graph:
+
+- ``"sparse"`` (default): the same computation in traceable ops. Per expert, the rows routed to it
+  that are not padding (``real_mask``, a [T] bool tensor from the attention mask) are found
+  (NonZero), gathered, run through the expert, weighted and scattered back (ScatterND with add).
+  Each token goes through its k experts only: k/E of the dense FFN compute, none for padding.
+- ``"dense"``: every expert runs on every token and a [T, E] weight matrix that is zero outside
+  the top-k combines them: the same top-k function (exact, not an approximation) at E/k times the
+  FFN compute, but fixed shapes (no NonZero), which can win at batch 1.
 """
 from __future__ import annotations
 
@@ -37,8 +42,12 @@ def _gating(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return reference.topk_gating(logits, k, renormalize=True)
 
 
-def _exporting() -> bool:
+def exporting() -> bool:
+    """True while torch.onnx traces the model (MoE blocks then take an export graph, see ``export_mode``)."""
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
+EXPORT_MODES = ("sparse", "dense")
 
 
 class MoeFeedForward(nn.Module):
@@ -54,6 +63,8 @@ class MoeFeedForward(nn.Module):
         self.experts = nn.ModuleList(experts)
         self.aux_loss: torch.Tensor | None = None
         self.real_rows: torch.Tensor | None = None                    # [R] non-padding token rows; None: all
+        self.real_mask: torch.Tensor | None = None                    # [T] bool, not padding (export only)
+        self.export_mode = "sparse"                                   # graph under ONNX export: EXPORT_MODES
         self.last_expert_ids: torch.Tensor | None = None
         self.last_weights: torch.Tensor | None = None
 
@@ -65,8 +76,10 @@ class MoeFeedForward(nn.Module):
         shape = x.shape
         flat = x.reshape(-1, shape[-1])                                # [T, H]
         logits = self.router(flat)                                     # [T, E]
-        if _exporting():
-            return self._dense_masked(flat, logits).reshape(shape)
+        if exporting():
+            if self.export_mode == "dense":
+                return self._dense_masked(flat, logits).reshape(shape)
+            return self._gathered(flat, logits).reshape(shape)
         real = self.real_rows                                          # [R] token rows that are not padding
         if real is not None:
             logits = logits[real]
@@ -89,11 +102,29 @@ class MoeFeedForward(nn.Module):
             out = torch.zeros_like(flat).index_copy_(0, real, out)
         return out.reshape(shape)
 
+    def _top_k(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Traceable top-k softmax gating (the reference kernel's function): ([T, k] fp32, [T, k] int64)."""
+        top_w, top_i = logits.float().softmax(-1).topk(self.top_k, dim=-1)
+        return top_w / top_w.sum(-1, keepdim=True), top_i
+
+    def _gathered(self, flat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Sparse top-k in traceable ops: each expert gathers its rows, scatters back its weighted output."""
+        top_w, top_i = self._top_k(logits)                             # [T, k]
+        out = torch.zeros_like(flat)
+        for e, expert in enumerate(self.experts):
+            hit = top_i == e                                           # [T, k], at most one True per row
+            routed = hit.sum(-1) > 0                                   # [T]
+            if self.real_mask is not None:
+                routed = routed & self.real_mask
+            rows = routed.nonzero().reshape(-1)                        # [n_e]
+            w = (top_w * hit).sum(-1).index_select(0, rows).unsqueeze(-1)  # [n_e, 1]
+            y = expert(flat.index_select(0, rows)) * w.to(flat.dtype)  # [n_e, H]
+            out = out.index_put((rows,), y, accumulate=True)           # rows are distinct within e
+        return out
+
     def _dense_masked(self, flat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        probs = logits.float().softmax(-1)                             # [T, E]
-        top_w, top_i = probs.topk(self.top_k, dim=-1)                  # [T, k]
-        top_w = top_w / top_w.sum(-1, keepdim=True)
-        dense_w = torch.zeros_like(probs).scatter(-1, top_i, top_w)    # [T, E], zero off top-k
+        top_w, top_i = self._top_k(logits)                             # [T, k]
+        dense_w = torch.zeros_like(logits, dtype=torch.float32).scatter(-1, top_i, top_w)  # [T, E], zero off top-k
         outs = torch.stack([expert(flat) for expert in self.experts], 1)  # [T, E, H]
         return (outs * dense_w.unsqueeze(-1).to(outs.dtype)).sum(1)
 

@@ -27,6 +27,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base import POOLINGS, check_model_dir, default_pooling, fp32, pool_output, run_backbone
+from . import more
 from .more import convert_to_moe, moe_blocks, perturb_experts
 
 
@@ -118,15 +119,19 @@ class RewardModel(PreTrainedModel):
         blocks = moe_blocks(self)
         if blocks:
             mask = attention_mask.reshape(-1).bool()
-            real = None if bool(mask.all()) else mask.nonzero().squeeze(-1)   # [R], once for every block
-            for block in blocks:
-                block.real_rows = real
+            if more.exporting():                              # traced: a tensor, not a Python branch
+                for block in blocks:
+                    block.real_mask = mask
+            else:
+                real = None if bool(mask.all()) else mask.nonzero().squeeze(-1)   # [R], once for every block
+                for block in blocks:
+                    block.real_rows = real
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         try:
             pooled = self.pooled(input_ids, attention_mask, **extra)
         finally:
             for block in blocks:
-                block.real_rows = None
+                block.real_rows = block.real_mask = None
         with fp32(pooled):
             logits = self.score(pooled)
         result = SequenceClassifierOutput(logits=logits)

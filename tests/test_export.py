@@ -108,6 +108,27 @@ def test_manifest_contents(bundles, tiny_checkpoints):
     assert rodos.graphs["router"].kind == "router" and rodos.graphs["reward/beta"].kind == "reward"
 
 
+def test_more_sparse_and_dense_graphs_agree(bundles, tiny_checkpoints, tmp_path):
+    """The default MoRE graph runs each expert on its tokens only (NonZero + gather/scatter); the
+    dense-masked option has fixed shapes; both give the same rewards on padded rows."""
+    import onnx
+    sparse = load_manifest(bundles[("more", "switchable")])
+    dense_dir = export_bundle(tiny_checkpoints["more"], tmp_path / "more-dense", "more", optimize=False,
+                              more_experts="dense")
+    dense = load_manifest(dense_dir)
+    assert sparse.export["more_experts"].startswith("sparse") and dense.export["more_experts"].startswith("dense")
+    ops = {name: {n.op_type for n in onnx.load(m.graph_path("reward")).graph.node}
+           for name, m in (("sparse", sparse), ("dense", dense))}
+    assert "NonZero" in ops["sparse"] and "ScatterND" in ops["sparse"]
+    assert "NonZero" not in ops["dense"]
+    feeds = _feeds(sparse.graphs["reward"].inputs)
+    got = {name: ort_runner({"reward": session(m.graph_path("reward"))})("reward", feeds)["logits"]
+           for name, m in (("sparse", sparse), ("dense", dense))}
+    np.testing.assert_allclose(got["sparse"], got["dense"], rtol=0, atol=PARITY_ATOL)
+    with pytest.raises(ValueError, match="applies to MoRE only"):
+        export_bundle(tiny_checkpoints["baseline"], tmp_path / "x", "baseline", more_experts="dense")
+
+
 def test_checksums_catch_changed_and_missing_files(bundles, tmp_path):
     bundle = shutil.copytree(bundles[("baseline", "switchable")], tmp_path / "b")
     load_manifest(bundle)

@@ -77,18 +77,22 @@ def test_more_routes_exactly_two_experts_per_token(tiny_checkpoints, tiny_splits
     assert type(again).__name__ == "RewardModel" and again.config.moe_layers == model.config.moe_layers
 
 
-def test_more_dense_masked_export_path_equals_sparse(tiny_checkpoints, tiny_splits, monkeypatch):
-    """The graph's dense-masked MoE is the same top-2 function as the eager sparse one."""
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_more_export_paths_equal_the_eager_model(tiny_checkpoints, tiny_splits, monkeypatch, mode):
+    """The graph's MoE (gathered per expert, or dense-masked) is the eager top-2 function, padding included."""
     import models.more
     ckpt = load_checkpoint(tiny_checkpoints["more"])
     model = ckpt.models["reward"]
     pairs = tiny_splits["gamma"]["test"][:3]
     batch = _chosen_batch(ckpt, pairs)
+    assert not bool(batch["attention_mask"].all())  # padded rows: the sparse graph must skip them
+    for block in moe_blocks(model):
+        block.export_mode = mode
     with torch.inference_mode():
-        sparse = model(**batch).logits
-        monkeypatch.setattr(models.more, "_exporting", lambda: True)
-        dense = model(**batch).logits
-    torch.testing.assert_close(dense, sparse, atol=1e-5, rtol=1e-5)
+        eager = model(**batch).logits
+        monkeypatch.setattr(models.more, "exporting", lambda: True)
+        traced_path = model(**batch).logits
+    torch.testing.assert_close(traced_path, eager, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("method", METHODS)
