@@ -161,6 +161,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bundles", type=Path, default=Path("bundles"))
     p.add_argument("--out", type=Path, help="default results/runs/<timestamp>; `--full --out results` updates the README's tables")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--more-experts", choices=("sparse", "dense"), default="sparse",
+                   help="MoRE's ONNX graph: each token through its top-k experts (sparse) or every expert (dense)")
     args = p.parse_args(argv)
     if args.quick and args.full:
         p.error("--quick and --full are exclusive")
@@ -185,9 +187,10 @@ def _card_mtime(checkpoint: Path) -> float:
     return max(p.stat().st_mtime for p in checkpoint.rglob("*") if p.is_file())
 
 
-def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_fusion: bool = False) -> Path | None:
+def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_fusion: bool = False,
+                more_experts: str = "sparse") -> Path | None:
     """A bundle under ``bundles`` exported from ``checkpoint`` (and newer than it) with ``spec``
-    (``any_fusion``: whatever its export-time optimization)."""
+    (``any_fusion``: whatever its export-time optimization; MoRE: its ``more_experts`` graph)."""
     precision, lora, optimize = spec
     fresh_after = _card_mtime(checkpoint)
     for manifest in sorted(bundles.glob("*/manifest.json")):
@@ -196,23 +199,27 @@ def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_f
         if (raw.get("method") == method and raw.get("precision") == precision
                 and (method != "arliss" or raw.get("lora") == lora) and (any_fusion or bool(export.get("optimize")) == optimize)
                 and Path(export.get("source_checkpoint", "")).resolve() == checkpoint.resolve()
+                and (method != "more" or (export.get("more_experts") or "").split()[0] == more_experts)
                 and manifest.stat().st_mtime >= fresh_after):
             return manifest.parent
     return None
 
 
-def export_missing(bundles: Path, method: str, spec: tuple, checkpoint: Path, quick: bool, export_log: Path) -> Path:
+def export_missing(bundles: Path, method: str, spec: tuple, checkpoint: Path, quick: bool, export_log: Path,
+                   more_experts: str = "sparse") -> Path:
     """Export the bundle ``spec`` of ``method`` into ``bundles/<default name>``; library output goes to ``export_log``."""
     from export.to_onnx import default_out, export_bundle
     precision, lora, optimize = spec
     optimize = optimize and not quick
-    out = bundles / default_out(method, lora, precision, optimize).name
+    experts = more_experts if method == "more" else "sparse"
+    out = bundles / default_out(method, lora, precision, optimize, experts).name
     why = "exists but was made from another or an older checkpoint" if (out / "manifest.json").is_file() else "is missing"
     log(f"bundle {out} ({method} {precision} lora={lora} optimize={optimize}) {why}: exporting it from {checkpoint}")
     start = time.perf_counter()
     with captured_output(export_log) as captured:
         # 60 validation pairs per domain for the export's accuracy check, as scripts/post_reproduce.sh
-        export_bundle(checkpoint, out, method=method, lora=lora, precision=precision, optimize=optimize, val_pairs=60)
+        export_bundle(checkpoint, out, method=method, lora=lora, precision=precision, optimize=optimize, val_pairs=60,
+                      more_experts=experts)
     log(f"exported {out} in {time.perf_counter() - start:.0f}s ({captured[0]} lines of library output in {export_log})")
     return out
 
@@ -342,7 +349,8 @@ def plan_engines(args, method: str, checkpoint: Path) -> tuple[dict, list]:
             continue
         if method != "arliss":
             spec = (spec[0], "switchable", spec[2])      # the LoRA mode means nothing without adapters
-        found = find_bundle(args.bundles, method, spec, checkpoint, any_fusion=args.quick)
+        found = find_bundle(args.bundles, method, spec, checkpoint, any_fusion=args.quick,
+                            more_experts=args.more_experts)
         out[engine] = found if found is not None else spec
         if found is None and spec not in [m for _, m in missing]:
             missing.append((engine, spec))
@@ -363,7 +371,7 @@ def build_bundles(args, plans: dict, missing: dict, skipped: list) -> None:
         checkpoint = (args.checkpoints / method).resolve()
         try:
             made[(method, spec)] = export_missing(args.bundles, method, spec, checkpoint, args.quick,
-                                                  args.out / "export.log")
+                                                  args.out / "export.log", args.more_experts)
         except (ValueError, OSError, ExportValidationError) as exc:  # e.g. int8 refused by its guard: say why
             reason = f"no bundle: {type(exc).__name__}: {exc}"
             log(f"{method}/{engine}: skipped, {reason}")
@@ -457,7 +465,7 @@ def main(argv=None) -> int:
         "preset": args.preset, "methods": methods, "engines": list(args.engines), "batch_sizes": args.batch_sizes,
         "requests": len(requests), "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
         "quick": args.quick, "checkpoints": str(args.checkpoints), "bundles": str(args.bundles), "seed": args.seed,
-        "spin_gap_s": SPIN_GAP_S, "start_method": ctx.get_start_method(),
+        "more_experts": args.more_experts, "spin_gap_s": SPIN_GAP_S, "start_method": ctx.get_start_method(),
         "max_length": lengths})
     brief = {k: results["machine"][k] for k in ("cpu", "threads", "gemm_gflops_fp32", "onnxruntime", "torch")}
     for record in results["records"]:     # one JSON line per setup (STYLE.md)

@@ -5,7 +5,8 @@ Sized for a 2-core CPU within 90 minutes (see README and ``FULL``): MiniLM-L6, 2
 (prompt tail + response head and tail, one segment), layer-mean pooling; every head starts as a
 linear probe fitted on the whole train split's frozen features (training.probe), then the top 3
 layers (or LoRA on them) fine-tune on ``train_pairs_per_domain`` pairs a domain for one epoch,
-with model choice (the probe start included) on the whole validation split, and one evaluation
+with model choice (the probe start included) on the whole validation split (the mean over domains
+for the baseline and MoRE, ``TrainConfig.model_choice``), and one evaluation
 on the whole test split (fp32, the precision the exported graphs serve).
 
 Resumable per method: a method whose checkpoint card holds this run's config (the settings that
