@@ -85,7 +85,8 @@ def test_more_export_paths_equal_the_eager_model(tiny_checkpoints, tiny_splits, 
     model = ckpt.models["reward"]
     pairs = tiny_splits["gamma"]["test"][:3]
     batch = _chosen_batch(ckpt, pairs)
-    assert not bool(batch["attention_mask"].all())  # padded rows: the sparse graph must skip them
+    batch["attention_mask"][1, 5:] = 0              # a padded row: the sparse graph must skip its padding
+    batch["input_ids"][1, 5:] = ckpt.tokenizer.pad_token_id
     for block in moe_blocks(model):
         block.export_mode = mode
     with torch.inference_mode():
