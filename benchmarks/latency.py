@@ -77,6 +77,7 @@ from benchmarks import latency_machine as machine  # noqa: E402
 from benchmarks import latency_report as report  # noqa: E402
 from benchmarks import latency_workload as workload  # noqa: E402
 from benchmarks.latency_engines import ENGINES  # noqa: E402
+from models.more import EXPORT_MODES  # noqa: E402
 
 METHODS = ("baseline", "more", "rodos", "arliss")
 SPIN_GAP_S = 0.03
@@ -161,7 +162,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bundles", type=Path, default=Path("bundles"))
     p.add_argument("--out", type=Path, help="default results/runs/<timestamp>; `--full --out results` updates the README's tables")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--more-experts", choices=("sparse", "dense"), default="sparse",
+    p.add_argument("--more-experts", choices=EXPORT_MODES, default="sparse",
                    help="MoRE's ONNX graph: each token through its top-k experts (sparse) or every expert (dense)")
     args = p.parse_args(argv)
     if args.quick and args.full:
@@ -199,7 +200,7 @@ def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_f
         if (raw.get("method") == method and raw.get("precision") == precision
                 and (method != "arliss" or raw.get("lora") == lora) and (any_fusion or bool(export.get("optimize")) == optimize)
                 and Path(export.get("source_checkpoint", "")).resolve() == checkpoint.resolve()
-                and (method != "more" or (export.get("more_experts") or "").split()[0] == more_experts)
+                and (method != "more" or export.get("more_experts") == more_experts)
                 and manifest.stat().st_mtime >= fresh_after):
             return manifest.parent
     return None

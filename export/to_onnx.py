@@ -43,22 +43,23 @@ from models.text import PROMPT_MIN_DIVISOR  # noqa: E402
 LORA_MODES = ("switchable", "merged")
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 17
-MORE_EXPERTS = {"sparse": "sparse (each token through its top-k experts only: gather, expert, scatter-add)",
-                "dense": "dense-masked (every expert on every token, exact top-k weights)"}
 DEFAULT_VAL_PAIRS = 100          # validation pairs per domain for the accuracy check
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _tail(method: str, optimize: bool, more_experts: str) -> list[str]:
+    """The name parts every non-default variant shares: ``dense`` (MoRE's dense graph), ``noopt``."""
+    return (["dense"] if method == "more" and more_experts == "dense" else []) + ([] if optimize else ["noopt"])
+
+
 def variant_name(method: str, lora: str, precision: str, optimize: bool, more_experts: str = "sparse") -> str:
-    parts = [precision] + ([lora] if method == "arliss" else []) + \
-        (["dense"] if method == "more" and more_experts == "dense" else []) + ([] if optimize else ["noopt"])
+    parts = [precision] + ([lora] if method == "arliss" else []) + _tail(method, optimize, more_experts)
     return "-".join(parts)
 
 
 def default_out(method: str, lora: str, precision: str, optimize: bool, more_experts: str = "sparse") -> Path:
     parts = [method] + ([precision] if precision != "fp32" else []) + \
-        (["merged"] if method == "arliss" and lora == "merged" else []) + \
-        (["dense"] if method == "more" and more_experts == "dense" else []) + ([] if optimize else ["noopt"])
+        (["merged"] if method == "arliss" and lora == "merged" else []) + _tail(method, optimize, more_experts)
     return Path("bundles") / "-".join(parts)
 
 
@@ -208,7 +209,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
                 "opset": opset, "versions": bundle.library_versions(),
                 "source_checkpoint": str(checkpoint), "optimize": optimize,
                 "optimization": optimization,
-                "more_experts": MORE_EXPERTS[more_experts] if ckpt.method == "more" else None,
+                "more_experts": more_experts if ckpt.method == "more" else None,   # models.more.EXPORT_MODES
                 "validation": {
                     "parity_shape": [validate.PARITY_BATCH, validate.PARITY_SEQ],
                     "max_abs_diff": diffs, "parity_bound": validate.PARITY_BOUND.get(precision),

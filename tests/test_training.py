@@ -87,13 +87,23 @@ def test_more_export_paths_equal_the_eager_model(tiny_checkpoints, tiny_splits, 
     batch = _chosen_batch(ckpt, pairs)
     batch["attention_mask"][1, 5:] = 0              # a padded row: the sparse graph must skip its padding
     batch["input_ids"][1, 5:] = ckpt.tokenizer.pad_token_id
-    for block in moe_blocks(model):
+    blocks = moe_blocks(model)
+    outputs = []                                    # each MoE block's [B, S, H] output on the traced path
+    for block in blocks:
         block.export_mode = mode
     with torch.inference_mode():
         eager = model(**batch).logits
         monkeypatch.setattr(models.more, "exporting", lambda: True)
+        hooks = [b.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for b in blocks]
         traced_path = model(**batch).logits
+        for hook in hooks:
+            hook.remove()
     torch.testing.assert_close(traced_path, eager, atol=1e-5, rtol=1e-5)
+    padding = ~batch["attention_mask"].bool()
+    assert outputs and padding.any()
+    for out in outputs:   # sparse: padding goes through no expert (0, as in eager); dense: through all of them
+        skipped = bool((out[padding] == 0).all())
+        assert skipped == (mode == "sparse"), (mode, out[padding].abs().max())
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -25,6 +25,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from models.base import bradley_terry_loss
 from models.text import Encoded, collate
+from training.stats import domain_mean
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,6 @@ def pairwise_validation(score_fn, chosen: list[Encoded], rejected: list[Encoded]
     names = domains if domains is not None else [""] * len(chosen)
     if len(names) != len(chosen):
         raise ValueError(f"{len(names)} domain names for {len(chosen)} validation pairs")
-    groups = {d: torch.tensor([i for i, n in enumerate(names) if n == d]) for d in dict.fromkeys(names)}
 
     def validate() -> dict:
         scored = [_pair_rewards(score_fn, chosen, rejected, order[s:s + batch_size], pad_id)
@@ -178,9 +178,9 @@ def pairwise_validation(score_fn, chosen: list[Encoded], rejected: list[Encoded]
         perm = torch.tensor(order)
         c, r = torch.empty(len(chosen)), torch.empty(len(chosen))
         c[perm], r[perm] = torch.cat([x[0] for x in scored]), torch.cat([x[1] for x in scored])
-        correct = (c > r).float()
-        per_domain = {d: float(correct[idx].mean()) for d, idx in groups.items()}
-        out = {"loss": float(bradley_terry_loss(c, r)), "accuracy": sum(per_domain.values()) / len(per_domain),
+        correct = (c > r).numpy()
+        mean, per_domain = domain_mean(correct, names)
+        out = {"loss": float(bradley_terry_loss(c, r)), "accuracy": mean,
                "pair_accuracy": float(correct.mean()), "pairs": len(c)}
         if domains is not None:
             out["domains"] = per_domain

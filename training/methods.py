@@ -106,14 +106,13 @@ def _pair_diffs(cfg: TrainConfig, tok, pairs: list[Pair]) -> torch.Tensor:
 
 def _probe_reward(cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...]):
     """LP-FT start of a reward head: ``(w [H], info)`` fitted on the base model's features."""
-    def diffs(split: str, n: int | None) -> torch.Tensor:  # cached per domain: RODOS and ARLISS reuse the baseline's
-        return torch.cat([_pair_diffs(cfg, tok, take(splits[d][split], n)) for d in domains])
+    def diffs(per_domain: list[list[Pair]]) -> torch.Tensor:  # cached per domain: RODOS and ARLISS reuse the baseline's
+        return torch.cat([_pair_diffs(cfg, tok, pairs) for pairs in per_domain])
 
-    names = None
-    if cfg.model_choice == "domain_mean":
-        names = [d for d in domains for _ in take(splits[d]["validation"], cfg.val_pairs_per_domain)]
-    return fit_pairwise_head(diffs("train", cfg.probe_pairs_per_domain), diffs("validation", cfg.val_pairs_per_domain),
-                             val_domains=names)
+    val = [take(splits[d]["validation"], cfg.val_pairs_per_domain) for d in domains]
+    names = [d for d, pairs in zip(domains, val) for _ in pairs] if cfg.model_choice == "domain_mean" else None
+    return fit_pairwise_head(diffs([take(splits[d]["train"], cfg.probe_pairs_per_domain) for d in domains]),
+                             diffs(val), val_domains=names)
 
 
 def router_features(cfg: TrainConfig, tok, splits: dict, split: str,

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from models.text import Encoded, collate
+from training.stats import domain_mean
 
 LAMBDAS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 # Routers chose the grid's smallest weight (1e-3) in the first LP-FT run: their grid reaches lower.
@@ -90,15 +91,14 @@ def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=
     if val_domains is not None and len(val_domains) != len(val_diff):
         raise ValueError(f"{len(val_domains)} domain names for {len(val_diff)} validation rows")
     names = val_domains if val_domains is not None else [""] * len(val_diff)
-    groups = [torch.tensor([i for i, n in enumerate(names) if n == d]) for d in dict.fromkeys(names)]
     trials = []
     for lam in lambdas:
         w = torch.zeros(train_diff.shape[1], requires_grad=True)
         _lbfgs([w], lambda: F.softplus(-(train_diff @ w)).mean() + lam * (w * w).sum())
         w = w.detach()
-        correct = ((val_diff @ w) > 0).float()
-        trials.append({"lambda": lam, "val_loss": float(F.softplus(-(val_diff @ w)).mean()),
-                       "val_accuracy": sum(float(correct[g].mean()) for g in groups) / len(groups), "w": w})
+        margin = val_diff @ w
+        trials.append({"lambda": lam, "val_loss": float(F.softplus(-margin).mean()),
+                       "val_accuracy": domain_mean((margin > 0).numpy(), names)[0], "w": w})
     best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
     info = {"chosen_lambda": best["lambda"], "train_pairs": len(train_diff), "val_pairs": len(val_diff),
             "trials": [{k: v for k, v in t.items() if k != "w"} for t in trials]}

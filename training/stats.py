@@ -21,6 +21,16 @@ def _groups(keys: list[str]) -> list[np.ndarray]:
     return [np.asarray(v) for v in index.values()]
 
 
+def domain_mean(correct: np.ndarray, names: list[str]) -> tuple[float, dict[str, float]]:
+    """(unweighted mean over domains of their accuracies, ``{domain: accuracy}``) of 0/1 ``correct`` [N],
+    ``names`` [N] naming each pair's domain (first-seen order): the test metric, for model choice too."""
+    correct = np.asarray(correct, dtype=np.float64)
+    if len(names) != len(correct):
+        raise ValueError(f"{len(names)} domain names for {len(correct)} pairs")
+    per_domain = {d: float(correct[g].mean()) for d, g in zip(dict.fromkeys(names), _groups(names))}
+    return sum(per_domain.values()) / len(per_domain), per_domain
+
+
 def _resampled_accuracy(correct: np.ndarray, groups: list[np.ndarray], rng: np.random.Generator,
                         resamples: int) -> np.ndarray:
     """[resamples, M] accuracies; ``correct`` [M, N] holds M outcome vectors over the same N pairs."""
