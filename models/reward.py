@@ -1,4 +1,4 @@
-"""One reward-model class for the baseline, MoRE and RODOS: backbone -> pooling -> linear head.
+"""One reward-model class for the baseline, MoRE and RODOS: backbone -> pooling -> head.
 
 ``RewardModel`` wraps any Hugging Face base model (``AutoModel``: BERT-style encoders, Llama-style
 decoders) and reads it the way the base model was trained to be read::
@@ -6,6 +6,12 @@ decoders) and reads it the way the base model was trained to be read::
     out = backbone(input_ids, attention_mask[, token_type_ids])
     pooled = pool_output(out, attention_mask, config.pooling)                        # [B, H] fp32
     logits = score(pooled)                                                            # [B, num_labels]
+
+``score`` is ``Linear(H, num_labels)``, or with ``head_hidden`` = h > 0 the two-layer head
+``Linear(H, h) -> GELU -> Linear(h, num_labels)``: one model scoring every domain needs a score
+that can depend on the domain (helpfulness and harmlessness prefer opposite things), which a
+linear function of the pooled features cannot express (issue 10; the routed methods get that
+from their router).
 
 ``pooling`` is ``"layer_mean"`` (encoders: masked mean over real tokens of the average of the
 layers' outputs), ``"mean"`` (masked mean of the last layer: what sentence encoders such as
@@ -37,10 +43,14 @@ class RewardConfig(PretrainedConfig):
     model_type = "routerm_reward"
 
     def __init__(self, base_config: dict | None = None, pooling: str = "mean", num_experts: int = 0, top_k: int = 2,
-                 moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01, **kwargs):
+                 moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01, head_hidden: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
+        if head_hidden < 0:
+            raise ValueError(f"head_hidden must be >= 0 (0: a linear head), got {head_hidden}")
+        self.head_hidden = head_hidden
         self.base_config = base_config or {}
         self.pooling = pooling
         self.num_experts = num_experts
@@ -64,6 +74,16 @@ def _drop_pooler(backbone: nn.Module) -> nn.Module:
     return backbone
 
 
+def score_head(hidden_size: int, num_labels: int, head_hidden: int = 0) -> nn.Module:
+    """``[B, H] -> [B, num_labels]``: linear (``head_hidden`` 0) or Linear -> GELU -> Linear (small random init)."""
+    linears = ([nn.Linear(hidden_size, num_labels)] if not head_hidden
+               else [nn.Linear(hidden_size, head_hidden), nn.Linear(head_hidden, num_labels)])
+    for layer in linears:
+        nn.init.normal_(layer.weight, std=0.02)
+        nn.init.zeros_(layer.bias)
+    return linears[0] if not head_hidden else nn.Sequential(linears[0], nn.GELU(), linears[1])
+
+
 class RewardModel(PreTrainedModel):
     """``forward(input_ids, attention_mask, token_type_ids=None) -> logits [B, num_labels]`` (+ ``aux_loss`` in training)."""
 
@@ -76,9 +96,7 @@ class RewardModel(PreTrainedModel):
         self.backbone = _drop_pooler(backbone if backbone is not None else AutoModel.from_config(config.base()))
         if config.moe_layers:
             convert_to_moe(self.backbone, config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels)
-        nn.init.normal_(self.score.weight, std=0.02)
-        nn.init.zeros_(self.score.bias)
+        self.score = score_head(config.hidden_size, config.num_labels, config.head_hidden)
 
     def _init_weights(self, module):  # the backbone comes initialized or loaded; the head is set above
         pass
@@ -86,12 +104,13 @@ class RewardModel(PreTrainedModel):
     @classmethod
     def from_base(cls, base_path: str, num_labels: int, pad_token_id: int, *, num_experts: int = 0, top_k: int = 2,
                   moe_layers: list[int] | None = None, router_aux_loss_coef: float = 0.01,
-                  expert_noise: float = 0.0, seed: int = 0) -> "RewardModel":
+                  expert_noise: float = 0.0, seed: int = 0, head_hidden: int = 0) -> "RewardModel":
         """A new reward model (or router, ``num_labels`` = n) on a pretrained base checkpoint.
 
         With ``num_experts`` > 0 it is MoRE: ``moe_layers`` (default: the upper half) get experts
         upcycled from the pretrained FFN, each perturbed by ``expert_noise`` (see
-        :func:`models.more.perturb_experts`) so that they can diverge.
+        :func:`models.more.perturb_experts`) so that they can diverge. ``head_hidden`` > 0 gives
+        the two-layer head (see the module docstring).
         """
         backbone = AutoModel.from_pretrained(str(check_model_dir(base_path)))
         base = backbone.config
@@ -102,7 +121,7 @@ class RewardModel(PreTrainedModel):
             moe_layers = []
         config = RewardConfig(base_config=base.to_dict(), pooling=default_pooling(base), num_experts=num_experts,
                               top_k=top_k, moe_layers=moe_layers, router_aux_loss_coef=router_aux_loss_coef,
-                              num_labels=num_labels, pad_token_id=pad_token_id)
+                              head_hidden=head_hidden, num_labels=num_labels, pad_token_id=pad_token_id)
         model = cls(config, backbone)
         if moe_layers and expert_noise:
             perturb_experts(model, expert_noise, seed)

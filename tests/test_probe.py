@@ -96,3 +96,45 @@ def test_pairwise_validation_reports_each_domain_and_their_mean():
     assert out["domains"] == {"a": 1.0, "b": 0.0}
     assert out["accuracy"] == pytest.approx(0.5) and out["pair_accuracy"] == pytest.approx(4 / 6)
     assert pairwise_validation(score, chosen, rejected, 0)()["accuracy"] == pytest.approx(4 / 6)
+
+
+def _domain_conditional_pairs(n: int, seed: int):
+    """Pairs whose preferred direction flips with a 'domain' feature: no linear score can fit both."""
+    g = torch.Generator().manual_seed(seed)
+    domain = (torch.rand(n, generator=g) < 0.5).float()
+    def feats():
+        x = torch.randn(n, 8, generator=g)
+        x[:, 0] = domain * 4 - 2                       # the domain, shared by both responses of a pair
+        return x
+    a, b = feats(), feats()
+    sign = 1 - 2 * domain                              # domain 0 prefers a large x1, domain 1 a small one
+    a_wins = (a[:, 1] - b[:, 1]) * sign > 0
+    chosen = torch.where(a_wins.unsqueeze(1), a, b)
+    rejected = torch.where(a_wins.unsqueeze(1), b, a)
+    return chosen, rejected, ["d0" if d == 0 else "d1" for d in domain.tolist()]
+
+
+def test_two_layer_probe_fits_a_domain_conditional_preference_a_linear_one_cannot():
+    from models.reward import score_head
+    from training.probe import fit_pairwise_mlp
+    tc, tr, _ = _domain_conditional_pairs(2000, 0)
+    vc, vr, names = _domain_conditional_pairs(400, 1)
+    w, _ = fit_pairwise_head(tc - tr, vc - vr)
+    linear = float(((vc - vr) @ w > 0).float().mean())
+    state, info = fit_pairwise_mlp(tc, tr, vc, vr, hidden=16, val_domains=names, epochs=30)
+    head = score_head(8, 1, 16)
+    head.load_state_dict(state)                        # standardisation folded in: raw features in
+    with torch.no_grad():
+        margin = (head(vc) - head(vr)).squeeze(-1)
+    by_domain = [float((margin[[i for i, n in enumerate(names) if n == d]] > 0).float().mean()) for d in ("d0", "d1")]
+    assert linear < 0.65
+    assert min(by_domain) > 0.85
+    chosen = next(t for t in info["trials"] if t["epoch"] == info["chosen_epoch"])
+    assert abs(chosen["val_accuracy"] - sum(by_domain) / 2) < 1e-6
+    assert chosen["val_accuracy"] == max(t["val_accuracy"] for t in info["trials"])
+
+
+def test_two_layer_probe_rejects_unpaired_features():
+    from training.probe import fit_pairwise_mlp
+    with pytest.raises(ValueError, match="train features"):
+        fit_pairwise_mlp(torch.zeros(4, 3), torch.zeros(5, 3), torch.zeros(2, 3), torch.zeros(2, 3), hidden=4)

@@ -21,11 +21,13 @@ class TrainConfig:
     router_examples_per_domain: int | None = None  # unique train prompts per domain (None: all)
     val_pairs_per_domain: int | None = None  # validation pairs per domain for model choice (None: all)
     eval_pairs_per_domain: int | None = None  # None: the whole test split
-    linear_probe: bool = True               # heads start as linear probes on the base features (training.probe)
+    linear_probe: bool = True               # heads start as probes fitted on the base features (training.probe)
     probe_pairs_per_domain: int | None = None  # train pairs (and router prompts) per domain for the probes; None: all
     epochs: int = 1
     batch_size: int = 16
     train_layers: int | None = 3             # only the top k transformer layers (+ head) train; None: all
+    single_head_hidden: int = 64             # baseline and MoRE: hidden units of their two-layer reward head
+                                             # (0: linear; models.reward); domain models stay linear
     lr: float = 5e-5                         # fine-tuning of the trained layers (baseline, MoRE, RODOS)
     head_lr: float = 5e-5                    # every reward/router head (they start as linear probes)
     lora_lr: float = 1e-3                    # ARLISS LoRA adapters (router and rewards); their heads: head_lr
@@ -76,8 +78,8 @@ class TrainConfig:
 _ROUTER = ("router_max_length", "router_examples_per_domain", "router_lr")
 _LORA = ("lora_lr", "lora_r", "lora_alpha")
 _MOE = ("num_experts", "top_k", "moe_layers", "expert_noise", "router_aux_loss_coef")
-UNUSED_BY = {"baseline": _ROUTER + _LORA + _MOE, "more": _ROUTER + _LORA, "rodos": _LORA + _MOE,
-             "arliss": _MOE + ("router_lr",)}
+UNUSED_BY = {"baseline": _ROUTER + _LORA + _MOE, "more": _ROUTER + _LORA, "rodos": _LORA + _MOE + ("single_head_hidden",),
+             "arliss": _MOE + ("router_lr", "single_head_hidden")}
 
 
 QUICK = TrainConfig(train_pairs_per_domain=48, router_examples_per_domain=48, eval_pairs_per_domain=40,

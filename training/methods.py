@@ -24,7 +24,7 @@ from models.reward import RewardModel
 from models.text import TRUNCATION_POLICY, encode_pairs, encode_prompts, single_segment
 from training.config import TrainConfig
 from training.data import Pair, take
-from training.probe import FeatureCache, fit_pairwise_head, fit_router_head, pooled_features
+from training.probe import FeatureCache, fit_pairwise_head, fit_pairwise_mlp, fit_router_head, pooled_features
 from training.loop import (LoopConfig, classifier_validation, pairwise_validation, train_classifier,
                            train_pairwise)
 
@@ -91,28 +91,34 @@ def _base_pooler(cfg: TrainConfig, tok):
                                   **({"token_type_ids": b["token_type_ids"]} if "token_type_ids" in b else {}))
 
 
-def _pair_diffs(cfg: TrainConfig, tok, pairs: list[Pair]) -> torch.Tensor:
-    """[N, H] base-model features of chosen minus rejected (cached, see training.probe)."""
+def _pair_features(cfg: TrainConfig, tok, pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Base-model features ([N, H] chosen, [N, H] rejected) of ``pairs`` (cached, see training.probe)."""
     chosen, rejected = _encode(tok, pairs, cfg)
-    key = _feature_key(cfg, "pairs", [p.id for p in pairs], max_length=cfg.max_length,
+    key = _feature_key(cfg, "pair_features", [p.id for p in pairs], max_length=cfg.max_length,
                        policy=TRUNCATION_POLICY, bf16=cfg.bf16)
-
-    def compute():
-        feats = pooled_features(_base_pooler(cfg, tok), chosen + rejected, tok.pad_token_id, bf16=cfg.bf16)
-        return feats[: len(pairs)] - feats[len(pairs):]
-
-    return _cache(cfg).get(key, compute)
+    feats = _cache(cfg).get(key, lambda: pooled_features(_base_pooler(cfg, tok), chosen + rejected,
+                                                         tok.pad_token_id, bf16=cfg.bf16))
+    return feats[: len(pairs)], feats[len(pairs):]
 
 
-def _probe_reward(cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...]):
-    """LP-FT start of a reward head: ``(w [H], info)`` fitted on the base model's features."""
-    def diffs(per_domain: list[list[Pair]]) -> torch.Tensor:  # cached per domain: RODOS and ARLISS reuse the baseline's
-        return torch.cat([_pair_diffs(cfg, tok, pairs) for pairs in per_domain])
+def _probe_reward(cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...], head_hidden: int = 0):
+    """LP-FT start of a reward head fitted on the base model's features: ``(head state dict, info)``.
 
-    val = [take(splits[d]["validation"], cfg.val_pairs_per_domain) for d in domains]
-    names = [d for d, pairs in zip(domains, val) for _ in pairs] if cfg.model_choice == "domain_mean" else None
-    return fit_pairwise_head(diffs([take(splits[d]["train"], cfg.probe_pairs_per_domain) for d in domains]),
-                             diffs(val), val_domains=names)
+    Linear (``head_hidden`` 0, ``{"weight" [1, H], "bias" [1]}``) or two-layer (see training.probe).
+    Features are cached per domain: RODOS and ARLISS reuse the baseline's.
+    """
+    def features(split: str, n: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        per_domain = {d: _pair_features(cfg, tok, take(splits[d][split], n)) for d in domains}
+        names = [d for d, (c, _) in per_domain.items() for _ in range(len(c))]
+        return (torch.cat([c for c, _ in per_domain.values()]), torch.cat([r for _, r in per_domain.values()]), names)
+
+    train_c, train_r, _ = features("train", cfg.probe_pairs_per_domain)
+    val_c, val_r, names = features("validation", cfg.val_pairs_per_domain)
+    names = names if cfg.model_choice == "domain_mean" else None
+    if head_hidden:
+        return fit_pairwise_mlp(train_c, train_r, val_c, val_r, head_hidden, val_domains=names, seed=cfg.seed)
+    w, info = fit_pairwise_head(train_c - train_r, val_c - val_r, val_domains=names)
+    return {"weight": w.reshape(1, -1), "bias": torch.zeros(1)}, info
 
 
 def router_features(cfg: TrainConfig, tok, splits: dict, split: str,
@@ -209,11 +215,11 @@ def _score(model):
 
 
 def _probed_reward_head(model: RewardModel, cfg: TrainConfig, tok, splits: dict, domains: tuple[str, ...]) -> dict | None:
-    """Start ``model.score`` from the linear probe (``cfg.linear_probe``); returns the probe's info."""
+    """Start ``model.score`` (linear or two-layer) from its probe (``cfg.linear_probe``); returns the probe's info."""
     if not cfg.linear_probe:
         return None
-    w, info = _probe_reward(cfg, tok, splits, domains)
-    _set_linear(model.score, w)
+    state, info = _probe_reward(cfg, tok, splits, domains, model.config.head_hidden)
+    model.score.load_state_dict(state)
     return info
 
 
@@ -223,7 +229,7 @@ def _with_probe(summary: dict, info: dict | None) -> dict:
 
 def train_baseline(splits: dict, cfg: TrainConfig) -> dict:
     tok = _tokenizer(cfg)
-    model = _reward_model(cfg, tok, train_layers=cfg.train_layers)
+    model = _reward_model(cfg, tok, train_layers=cfg.train_layers, head_hidden=cfg.single_head_hidden)
     probe = _probed_reward_head(model, cfg, tok, splits, cfg.domains)
     run = _pairwise(_score(model), model.named_parameters(), [model], splits, cfg.domains, tok, cfg, cfg.lr, "baseline")
     return _save_single(model, tok, "baseline", cfg, run, probe)
@@ -233,7 +239,8 @@ def train_more(splits: dict, cfg: TrainConfig) -> dict:
     tok = _tokenizer(cfg)
     model = _reward_model(cfg, tok, train_layers=cfg.train_layers, num_experts=cfg.experts, top_k=cfg.top_k,
                           moe_layers=list(cfg.moe_layers) if cfg.moe_layers is not None else None,
-                          router_aux_loss_coef=cfg.router_aux_loss_coef, expert_noise=cfg.expert_noise, seed=cfg.seed)
+                          router_aux_loss_coef=cfg.router_aux_loss_coef, expert_noise=cfg.expert_noise, seed=cfg.seed,
+                          head_hidden=cfg.single_head_hidden)
     probe = _probed_reward_head(model, cfg, tok, splits, cfg.domains)  # base features: experts start within noise of them
     run = _pairwise(_score(model), model.named_parameters(), [model], splits, cfg.domains, tok, cfg, cfg.lr, "more")
     return _save_single(model, tok, "more", cfg, run, probe)
@@ -293,8 +300,8 @@ def arliss_reward_adapter(model: ArlissModel, splits: dict, cfg: TrainConfig, to
     """Train ``domain``'s (fresh) reward adapter and its head row (probe start on the base features)."""
     probe = None
     if cfg.linear_probe:
-        w, probe = _probe_reward(cfg, tok, splits, (domain,))
-        _set_linear(model.reward_heads, w, row=model.domain_index(domain))
+        state, probe = _probe_reward(cfg, tok, splits, (domain,))
+        _set_linear(model.reward_heads, state["weight"].reshape(-1), row=model.domain_index(domain))
     run = _pairwise(lambda b: (model.rewards(b, domain), None), model.trainable_for(domain), [model], splits,
                     (domain,), tok, cfg, cfg.lora_lr, f"arliss/{domain}", weight_decay=0.0)
     return _with_probe(_summary(run), probe)

@@ -7,6 +7,9 @@ pooled features, over the whole train split, and fine-tuning starts from there:
 
 - reward heads: Bradley-Terry logistic regression on feature differences,
   ``P(chosen > rejected) = sigmoid(w . (f_chosen - f_rejected))`` (the bias cancels; it stays 0);
+- two-layer reward heads (``RewardModel`` with ``head_hidden``, the single models): the same
+  Bradley-Terry loss on ``mlp(f_chosen) - mlp(f_rejected)``, fitted by AdamW on standardised
+  features with input dropout, the epoch chosen on validation (``fit_pairwise_mlp``);
 - routers: multinomial logistic regression on prompt features.
 
 The L2 weight is chosen on the validation split from ``LAMBDAS`` (``ROUTER_LAMBDAS`` for routers). Features are computed once per
@@ -103,6 +106,60 @@ def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=
     info = {"chosen_lambda": best["lambda"], "train_pairs": len(train_diff), "val_pairs": len(val_diff),
             "trials": [{k: v for k, v in t.items() if k != "w"} for t in trials]}
     return best["w"], info
+
+
+MLP_EPOCHS, MLP_LR, MLP_WEIGHT_DECAY, MLP_DROPOUT, MLP_BATCH = 20, 1e-3, 0.01, 0.1, 128
+
+
+def fit_pairwise_mlp(train_c: torch.Tensor, train_r: torch.Tensor, val_c: torch.Tensor, val_r: torch.Tensor,
+                     hidden: int, val_domains: list[str] | None = None, seed: int = 0,
+                     epochs: int = MLP_EPOCHS) -> tuple[dict[str, torch.Tensor], dict]:
+    """Two-layer reward head on features of chosen / rejected responses ([N, H] each, rows paired).
+
+    Returns ``({"0.weight" [h, H], "0.bias" [h], "2.weight" [1, h], "2.bias" [1]}, info)``: the
+    state dict of ``models.reward.score_head(H, 1, h)`` for raw (unstandardised) features, the
+    standardisation folded into the first layer. The kept epoch is the one with the best
+    validation accuracy (domain mean with ``val_domains``); info holds every epoch's.
+    """
+    for name, (c, r) in {"train": (train_c, train_r), "validation": (val_c, val_r)}.items():
+        if c.ndim != 2 or c.shape != r.shape or c.shape[1] != train_c.shape[1]:
+            raise ValueError(f"{name} features must be two [N, H] tensors of one shape with the train H, "
+                             f"got {tuple(c.shape)} and {tuple(r.shape)}")
+    if val_domains is not None and len(val_domains) != len(val_c):
+        raise ValueError(f"{len(val_domains)} domain names for {len(val_c)} validation rows")
+    names = val_domains if val_domains is not None else [""] * len(val_c)
+    both = torch.cat([train_c, train_r])
+    mu, sd = both.mean(0), both.std(0) + 1e-6
+    z = lambda x: (x - mu) / sd
+    xc, xr, vc, vr = z(train_c), z(train_r), z(val_c), z(val_r)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(xc.shape[1], hidden), torch.nn.GELU(), torch.nn.Linear(hidden, 1))
+    drop = torch.nn.Dropout(MLP_DROPOUT)
+    opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=MLP_WEIGHT_DECAY)
+    best, trials = None, []
+    for epoch in range(epochs):
+        perm = torch.randperm(len(xc), generator=gen)
+        for s in range(0, len(xc), MLP_BATCH):
+            idx = perm[s:s + MLP_BATCH]
+            loss = F.softplus(-(net(drop(xc[idx])) - net(drop(xr[idx]))).squeeze(-1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            margin = (net(vc) - net(vr)).squeeze(-1)
+        trial = {"epoch": epoch + 1, "val_loss": float(F.softplus(-margin).mean()),
+                 "val_accuracy": domain_mean((margin > 0).numpy(), names)[0]}
+        trials.append(trial)
+        if best is None or (trial["val_accuracy"], -trial["val_loss"]) > (best[0]["val_accuracy"], -best[0]["val_loss"]):
+            best = (trial, {k: v.detach().clone() for k, v in net.state_dict().items()})
+    state = best[1]
+    w1 = state["0.weight"] / sd                                   # W (x - mu) / sd = (W / sd) x - (W / sd) mu
+    state["0.bias"] = state["0.bias"] - w1 @ mu
+    state["0.weight"] = w1
+    info = {"head_hidden": hidden, "chosen_epoch": best[0]["epoch"], "train_pairs": len(xc), "val_pairs": len(vc),
+            "trials": trials}
+    return state, info
 
 
 def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,

@@ -52,6 +52,10 @@ def _trained_with(cfg: TrainConfig, method: str) -> bool:
     return {k: saved.get(k) for k in wanted} == wanted
 
 
+def _head(hidden: int) -> str:
+    return f"two-layer ({hidden} hidden)" if hidden else "linear"
+
+
 def _fmt(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -97,6 +101,7 @@ def render_markdown(results: dict) -> str:
     cfg = results["config"]
     out += (f"\nConfig: base {Path(cfg['base_model']).name if cfg['base_model'] else 'all-MiniLM-L6-v2'}, "
             f"max_length {cfg['max_length']}, top {cfg['train_layers']} layers trained, "
+            f"baseline/MoRE head {_head(cfg.get('single_head_hidden', 0))}, "
             f"{cfg['train_pairs_per_domain']} train pairs/domain, {cfg['epochs']} epoch(s), lr {cfg['lr']:g} "
             f"(heads {cfg['head_lr']:g}, LoRA {cfg['lora_lr']:g} r={cfg['lora_r']}), bf16 autocast {cfg['bf16']}, "
             f"{results['machine']['threads']} CPU threads, {results.get('wall_seconds', 0) / 60:.0f} min wall.\n")
