@@ -1,7 +1,7 @@
 """Export a trained RouteRM checkpoint to a self-describing ONNX bundle (issue 3).
 
     python export/to_onnx.py --method arliss [--checkpoint DIR] [--out DIR] [--lora switchable|merged]
-                             [--precision fp32|fp16|int8] [--optimize/--no-optimize] [--opset 17]
+                             [--precision fp32|fp16|int8|int8-dynamic] [--optimize/--no-optimize] [--opset 17]
                              [--torch-weights] [--more-experts sparse|dense]
 
 Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes; a missing one is an
@@ -41,7 +41,7 @@ from models.scoring import Layout  # noqa: E402
 from models.text import PROMPT_MIN_DIVISOR  # noqa: E402
 
 LORA_MODES = ("switchable", "merged")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")   # int8 schemes: export.optimize
 DEFAULT_OPSET = 17
 DEFAULT_VAL_PAIRS = 100          # validation pairs per domain for the accuracy check
 REPO = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from models.scoring import Layout, Run
 from models.text import encode_pairs, encode_prompts
 
 PARITY_BOUND = {"fp32": 1e-4}            # max abs reward/logit difference, ONNX Runtime vs PyTorch
-DECISION_AGREEMENT_BOUND = {"fp16": 0.98, "int8": 0.98}   # share of pairwise decisions equal to fp32
+DECISION_AGREEMENT_BOUND = {"fp16": 0.98, "int8": 0.98, "int8-dynamic": 0.98}   # share of pairwise decisions equal to fp32
 PARITY_BATCH, PARITY_SEQ, PARITY_LENGTHS = 3, 37, (37, 23, 6)
 
 class ExportValidationError(RuntimeError):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import onnx
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("optimum.exporters.onnx")
@@ -170,15 +171,24 @@ def test_script_runs_from_repo_root_and_reports_wrong_method(tiny_checkpoints, t
     assert "holds method 'rodos', not 'more'" in proc.stderr
 
 
-@pytest.mark.parametrize("method,lora,precision", [("arliss", "switchable", "int8"), ("arliss", "merged", "fp16")])
+QUANT_OPS = {"int8": ("MatMulNBits", "MatMulInteger"), "int8-dynamic": ("MatMulInteger", "MatMulNBits")}
+
+
+@pytest.mark.parametrize("method,lora,precision", [("arliss", "switchable", "int8"), ("baseline", "switchable", "int8-dynamic"),
+                                                   ("arliss", "merged", "fp16")])
 def test_reduced_precision_exports_keep_accuracy(tiny_checkpoints, tiny_splits, tmp_path, method, lora, precision):
     out = export_bundle(tiny_checkpoints[method], tmp_path / "b", method, lora, precision, optimize=True,
                         splits=tiny_splits, val_pairs=8)
     m = load_manifest(out)
     figures = m.export["figures"]
     assert m.precision == precision
+    if precision in QUANT_OPS:                    # each int8 scheme runs its own quantized op, not the other's
+        has, lacks = QUANT_OPS[precision]
+        ops = {n.op_type for role in m.graphs for n in onnx.load(str(m.graph_path(role))).graph.node}
+        assert has in ops and lacks not in ops
     assert figures["decision_agreement"] >= 0.98 and figures["accuracy"] > 0.5
-    assert figures["reward_rank_correlation"] > 0.99 and figures["router_agreement"] >= 0.98
+    assert figures["reward_rank_correlation"] > 0.99
+    assert figures["router_agreement"] is None if method == "baseline" else figures["router_agreement"] >= 0.98
     assert 0 < figures["max_abs_diff"] < 0.1      # reduced precision: not exact, not wild
     for role, graph in m.graphs.items():          # inputs int64, outputs fp32 whatever the precision
         sess = session(m.graph_path(role))
