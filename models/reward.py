@@ -74,12 +74,16 @@ def _drop_pooler(backbone: nn.Module) -> nn.Module:
     return backbone
 
 
-def score_head(hidden_size: int, num_labels: int, head_hidden: int = 0) -> nn.Module:
-    """``[B, H] -> [B, num_labels]``: linear (``head_hidden`` 0) or Linear -> GELU -> Linear (small random init)."""
+def score_head(hidden_size: int, num_labels: int, head_hidden: int = 0, init_std: float | None = 0.02) -> nn.Module:
+    """``[B, H] -> [B, num_labels]``: linear (``head_hidden`` 0) or Linear -> GELU -> Linear.
+
+    ``init_std``: weights ~ N(0, init_std), biases 0; None keeps PyTorch's default init (what the
+    two-layer probe, ``training.probe.fit_pairwise_mlp``, starts from).
+    """
     linears = ([nn.Linear(hidden_size, num_labels)] if not head_hidden
                else [nn.Linear(hidden_size, head_hidden), nn.Linear(head_hidden, num_labels)])
-    for layer in linears:
-        nn.init.normal_(layer.weight, std=0.02)
+    for layer in linears if init_std is not None else ():
+        nn.init.normal_(layer.weight, std=init_std)
         nn.init.zeros_(layer.bias)
     return linears[0] if not head_hidden else nn.Sequential(linears[0], nn.GELU(), linears[1])
 

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from models.reward import score_head
 from models.text import Encoded, collate
 from training.stats import domain_mean
 
@@ -80,6 +81,13 @@ def _lbfgs(params: list[torch.Tensor], loss_fn: Callable[[], torch.Tensor], iter
     opt.step(closure)
 
 
+def _val_names(val_domains: list[str] | None, n: int) -> list[str]:
+    """One domain name per validation row (one unnamed group without ``val_domains``)."""
+    if val_domains is not None and len(val_domains) != n:
+        raise ValueError(f"{len(val_domains)} domain names for {n} validation rows")
+    return list(val_domains) if val_domains is not None else [""] * n
+
+
 def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=LAMBDAS,
                       val_domains: list[str] | None = None) -> tuple[torch.Tensor, dict]:
     """Reward head ``w`` [H] from feature differences (chosen - rejected) [N, H]; L2 weight chosen on ``val_diff``.
@@ -91,9 +99,7 @@ def fit_pairwise_head(train_diff: torch.Tensor, val_diff: torch.Tensor, lambdas=
     if train_diff.ndim != 2 or val_diff.ndim != 2 or train_diff.shape[1] != val_diff.shape[1]:
         raise ValueError(f"feature differences must be [N, H] with one H, got {tuple(train_diff.shape)} "
                          f"and {tuple(val_diff.shape)}")
-    if val_domains is not None and len(val_domains) != len(val_diff):
-        raise ValueError(f"{len(val_domains)} domain names for {len(val_diff)} validation rows")
-    names = val_domains if val_domains is not None else [""] * len(val_diff)
+    names = _val_names(val_domains, len(val_diff))
     trials = []
     for lam in lambdas:
         w = torch.zeros(train_diff.shape[1], requires_grad=True)
@@ -125,16 +131,14 @@ def fit_pairwise_mlp(train_c: torch.Tensor, train_r: torch.Tensor, val_c: torch.
         if c.ndim != 2 or c.shape != r.shape or c.shape[1] != train_c.shape[1]:
             raise ValueError(f"{name} features must be two [N, H] tensors of one shape with the train H, "
                              f"got {tuple(c.shape)} and {tuple(r.shape)}")
-    if val_domains is not None and len(val_domains) != len(val_c):
-        raise ValueError(f"{len(val_domains)} domain names for {len(val_c)} validation rows")
-    names = val_domains if val_domains is not None else [""] * len(val_c)
+    names = _val_names(val_domains, len(val_c))
     both = torch.cat([train_c, train_r])
     mu, sd = both.mean(0), both.std(0) + 1e-6
     z = lambda x: (x - mu) / sd
     xc, xr, vc, vr = z(train_c), z(train_r), z(val_c), z(val_r)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(xc.shape[1], hidden), torch.nn.GELU(), torch.nn.Linear(hidden, 1))
+    net = score_head(xc.shape[1], 1, hidden, init_std=None)      # the head the model carries
     drop = torch.nn.Dropout(MLP_DROPOUT)
     opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=MLP_WEIGHT_DECAY)
     best, trials = None, []
