@@ -58,7 +58,7 @@ typedef struct routerm_options {
     int device_id;           /* GPU for cuda/tensorrt */
     int verify_checksums;    /* nonzero (default): check every file's sha256 on load */
     size_t max_batch_rows;   /* rows per graph run (default 256) */
-    size_t max_batch_tokens; /* padded tokens (rows x longest row) per graph run (default 8192) */
+    size_t max_batch_tokens; /* padded tokens (rows x longest row) per graph run (default 1024, as runtime.RewardEngine) */
 } routerm_options;
 
 /* Fill *options with the defaults above. */

@@ -32,11 +32,18 @@ from models.text import Encoded, collate_numpy
 Run = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
+# Padded tokens per graph run. Smaller runs waste less on padding (rows are sorted by length, so a
+# run of 4 rows of 256 tokens pads less than one of 32) and keep activations in cache: one call of
+# 32 pairs (256 tokens) took 1069 ms at 8192, 799 ms at 2048, 674 ms at 1024 and 743 ms at 512 for the
+# baseline, and ARLISS 1516 / 1113 / 924 / 1004 ms (benchmarks/profile_score.py --max-tokens, fp32, 2 threads).
+DEFAULT_MAX_TOKENS = 1024
+
+
 @dataclass(frozen=True)
 class BatchLimits:
     """How big one model run may be: padded tokens (``rows x longest row``) and rows."""
 
-    max_tokens: int = 8192
+    max_tokens: int = DEFAULT_MAX_TOKENS
     max_rows: int = 256
 
     def __post_init__(self):

@@ -19,6 +19,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+from models.scoring import DEFAULT_MAX_TOKENS
 
 from .engine import RewardEngine
 from .errors import BundleError, ProviderError
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--output", required=True, help="JSONL output, '-' for stdout")
     score.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime")
     score.add_argument("--batch-size", type=int, default=64, help="rows per model run (and input lines per chunk)")
-    score.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per model run")
+    score.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="padded tokens per model run")
     score.add_argument("--providers", nargs="+", default=None, help="e.g. cuda cpu (default: best available)")
     score.add_argument("--threads", type=int, default=None, help="intra-op threads")
     score.add_argument("--allow-fallback", action="store_true", help="run elsewhere if a named provider is missing")

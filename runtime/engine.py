@@ -98,7 +98,7 @@ class RewardEngine:
 
     @classmethod
     def from_bundle(cls, path: str | Path, backend: str = "onnxruntime", providers=None, threads: int | None = None,
-                    allow_fallback: bool = False, max_tokens: int = 8192, batch_size: int = 256,
+                    allow_fallback: bool = False, max_tokens: int = scoring.DEFAULT_MAX_TOKENS, batch_size: int = 256,
                     checkpoint: str | Path | None = None) -> "RewardEngine":
         """Load and verify a bundle (every file's sha256) and make the backend's sessions once.
 

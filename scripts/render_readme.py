@@ -182,6 +182,7 @@ SECTIONS = {
     "export": export_table,
     "engine": engine_table,
     "latency": lambda: _md_file("latency.md"),
+    "profile": lambda: _md_file("profile.md"),
     "kernels": kernels_table,
     "footprint": footprint_table,
     "serve": serve_table,

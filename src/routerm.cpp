@@ -78,7 +78,7 @@ void routerm_options_init(routerm_options *options) {
     options->device_id = 0;
     options->verify_checksums = 1;
     options->max_batch_rows = 256;
-    options->max_batch_tokens = 8192;
+    options->max_batch_tokens = 1024;
 }
 
 routerm_status routerm_engine_create(const char *bundle_dir, const routerm_options *options, routerm_engine **engine) {

@@ -124,3 +124,59 @@ def test_default_preset_writes_a_run_folder_not_the_committed_results():
     assert args.batch_sizes == sorted(DEFAULT["batch_sizes"]) and list(args.engines) == list(DEFAULT["engines"])
     full = parse_args(["--full", "--out", "results"])
     assert full.preset == "full" and full.out == Path("results") and full.repeats == 15
+
+
+# --- benchmarks/profile_score.py ---------------------------------------------------------------
+
+def test_profile_sums_a_real_ort_trace_by_kind_with_gemm_flops(tmp_path):
+    """A weight MatMul [4, 8] x [8, 16], an activation MatMul [4, 16] x [16, 3] and a Softmax, run
+    under ONNX Runtime's profiler: each lands in its kind with its exact FLOPs."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from benchmarks.profile_score import summarize_trace
+
+    w = numpy_helper.from_array(np.ones((8, 16), np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Y"]), helper.make_node("MatMul", ["Y", "Z"], ["P"]),
+         helper.make_node("Softmax", ["P"], ["O"], axis=-1)], "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [4, 8]),
+         helper.make_tensor_value_info("Z", TensorProto.FLOAT, [16, 3])],
+        [helper.make_tensor_value_info("O", TensorProto.FLOAT, [4, 3])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "ort")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    for _ in range(2):
+        sess.run(None, {"X": np.ones((4, 8), np.float32), "Z": np.ones((16, 3), np.float32)})
+    summary = summarize_trace(json.loads(Path(sess.end_profiling()).read_text()))
+    assert summary["gemm-weight"]["calls"] == 2 and summary["gemm-weight"]["flops"] == 2 * (2 * 4 * 8 * 16)
+    assert summary["gemm-activation"]["calls"] == 2 and summary["gemm-activation"]["flops"] == 2 * (2 * 4 * 16 * 3)
+    assert summary["Softmax"]["calls"] == 2 and summary["Softmax"]["flops"] == 0
+    assert all(rec["ms"] >= 0 for rec in summary.values())
+
+
+def test_profile_script_splits_a_call_on_the_tiny_bundles(tiny_bundles, tmp_path):
+    bundles = tmp_path / "bundles"
+    for name in ("baseline", "arliss"):
+        shutil.copytree(tiny_bundles[name], bundles / name)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "benchmarks/profile_score.py", "--methods", "baseline,arliss", "--bundles", str(bundles),
+           "--requests", "8", "--batch-size", "4", "--repeats", "1", "--threads", "1", "--gemm-gflops", "100",
+           "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads((out / "profile.json").read_text())
+    assert set(results["methods"]) == {"baseline", "arliss"}
+    for method, r in results["methods"].items():
+        per_call = r["per_call_ms"]
+        assert per_call["score"] > 0 and per_call["tokenize"] > 0, method
+        assert set(per_call["graphs"]) == ({"reward"} if method == "baseline" else {"switchable"}), per_call["graphs"]
+        assert 0.0 <= r["padding_share"] < 1.0
+        assert r["ops_ms_per_call"]["gemm-weight"] > 0 and r["gemm_weight_flops_per_call"] > 0
+        assert r["gemm_weight_gflops"] > 0
+    assert "| baseline |" in (out / "profile.md").read_text()
