@@ -10,7 +10,8 @@ Per method (checkpoints in ``--checkpoints DIR/<method>``) and engine where it a
 ``benchmarks/latency_engines.py``): p50/p95 latency per batch size, pairs/s, peak RSS, load time,
 parameters total/active, pairwise accuracy on the requests, and effective GFLOP/s from real token
 counts (``benchmarks/latency_workload.py``) as a fraction of the best dense GEMM rate measured in
-the same run (``benchmarks/latency_machine.py``).
+the same run (``benchmarks/latency_machine.py``; best of the model's three GEMM shapes at a whole call's
+padded tokens and at RouteRM's micro-batch of models.scoring.DEFAULT_MAX_TOKENS rows).
 
 Bundles come from ``--bundles DIR``: any bundle there whose manifest matches (method, precision,
 LoRA mode, export optimization, source checkpoint, newer than the checkpoint) is used; a missing
@@ -446,8 +447,12 @@ def main(argv=None) -> int:
     build_bundles(args, plans, missing, skipped)
     int8 = any("routerm-ort-int8" in p for p in plans.values())
     first = costs[methods[0]]
+    # Best of two sizes: a whole call's padded tokens (the eager engines' one batch) and RouteRM's
+    # micro-batch (models.scoring.DEFAULT_MAX_TOKENS rows at most), where the GEMMs run faster in cache.
+    from models.scoring import DEFAULT_MAX_TOKENS
     rows = workload.typical_gemm_rows(counts[methods[0]], max(args.batch_sizes))
-    shapes = machine.gemm_shapes(rows, first.hidden, first.intermediate)
+    shapes = [s for m in dict.fromkeys((rows, DEFAULT_MAX_TOKENS))
+              for s in machine.gemm_shapes(m, first.hidden, first.intermediate)]
     log(f"GEMM limit on (M, K, N) = {shapes} with {args.threads} threads")
     gemm = [dict(r, when="start") for r in machine.measure_gemm(shapes, args.threads, int8, repeats=args.gemm_repeats)]
 
