@@ -79,6 +79,7 @@ from benchmarks import latency_report as report  # noqa: E402
 from benchmarks import latency_workload as workload  # noqa: E402
 from benchmarks.latency_engines import ENGINES  # noqa: E402
 from models.more import EXPORT_MODES  # noqa: E402
+from models.scoring import DEFAULT_MAX_TOKENS  # noqa: E402
 
 METHODS = ("baseline", "more", "rodos", "arliss")
 SPIN_GAP_S = 0.03
@@ -448,8 +449,7 @@ def main(argv=None) -> int:
     int8 = any("routerm-ort-int8" in p for p in plans.values())
     first = costs[methods[0]]
     # Best of two sizes: a whole call's padded tokens (the eager engines' one batch) and RouteRM's
-    # micro-batch (models.scoring.DEFAULT_MAX_TOKENS rows at most), where the GEMMs run faster in cache.
-    from models.scoring import DEFAULT_MAX_TOKENS
+    # micro-batch (DEFAULT_MAX_TOKENS rows at most), where the GEMMs run faster in cache.
     rows = workload.typical_gemm_rows(counts[methods[0]], max(args.batch_sizes))
     shapes = [s for m in dict.fromkeys((rows, DEFAULT_MAX_TOKENS))
               for s in machine.gemm_shapes(m, first.hidden, first.intermediate)]

@@ -165,7 +165,8 @@ def profile_method(bundle: Path, requests, batch_size: int, repeats: int, thread
                 encode_prompts(engine.tokenizer, list(dict.fromkeys(prompts)), engine.manifest.router_max_length)
             tok_ms.append((time.perf_counter() - start) * 1e3)
     n_calls = len(score_ms)
-    per_call = {"score": statistics.median(score_ms), "tokenize": statistics.median(tok_ms)}
+    per_call = {"score": statistics.median(score_ms), "score_range": [min(score_ms), max(score_ms)],
+                "tokenize": statistics.median(tok_ms)}
     per_call["graphs"] = {role: ms / n_calls for role, ms in graph_ms.items()}
     per_call["rest"] = max(0.0, statistics.mean(score_ms) - statistics.mean(tok_ms) - sum(per_call["graphs"].values()))
 
@@ -208,21 +209,18 @@ def render(results: dict) -> str:
         f"load average at start {results['load_average_start'][0]:.2f}). Best fp32 GEMM rate: "
         + (f"{limit:.1f} GFLOP/s ({results['gemm_limit_source']})." if limit else "not measured."),
         "",
-        "| method | score ms | tokenize | graphs | rest | padding | weight GEMMs | other ops | weight GEMM GFLOP/s | of limit |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | score ms | score ms range | tokenize | graphs | rest | padding | weight GEMMs | other ops | weight GEMM GFLOP/s | of limit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m, r in results["methods"].items():
         pc = r["per_call_ms"]
-        graphs = sum(pc["graphs"].values())
         ops = r["ops_ms_per_call"]
         w = ops.get("gemm-weight", 0.0)
-        other = r["ops_total_ms_per_call"] - w
         rate = r["gemm_weight_gflops"]
-        lines.append(f"| {m} | {pc['score']:.1f} | {pc['tokenize']:.1f} | {graphs:.1f} | {pc['rest']:.1f} | "
-                     f"{100 * r['padding_share']:.0f}% | {w:.1f} | {other:.1f} | "
-                     f"{rate:.1f} | {rate / limit:.2f} |" if rate and limit else
-                     f"| {m} | {pc['score']:.1f} | {pc['tokenize']:.1f} | {graphs:.1f} | {pc['rest']:.1f} | "
-                     f"{100 * r['padding_share']:.0f}% | {w:.1f} | {other:.1f} | - | - |")
+        low, high = pc["score_range"]
+        lines.append(f"| {m} | {pc['score']:.1f} | {low:.0f}-{high:.0f} | {pc['tokenize']:.1f} | "
+                     f"{sum(pc['graphs'].values()):.1f} | {pc['rest']:.1f} | {100 * r['padding_share']:.0f}% | {w:.1f} | "
+                     f"{r['ops_total_ms_per_call'] - w:.1f} | " + (f"{rate:.1f} | {rate / limit:.2f} |" if rate and limit else "- | - |"))
     lines += ["", "Operator time per call (ms, ONNX Runtime's profiler; the largest first):", "",
               "| method | " + " | ".join(["op 1", "op 2", "op 3", "op 4", "op 5", "op 6"]) + " |",
               "|---|" + "---|" * 6]

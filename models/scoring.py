@@ -33,9 +33,9 @@ Run = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 # Padded tokens per graph run. Smaller runs waste less on padding (rows are sorted by length, so a
-# run of 4 rows of 256 tokens pads less than one of 32) and keep activations in cache: one call of
-# 32 pairs (256 tokens) took 1069 ms at 8192, 799 ms at 2048, 674 ms at 1024 and 743 ms at 512 for the
-# baseline, and ARLISS 1516 / 1113 / 924 / 1004 ms (benchmarks/profile_score.py --max-tokens, fp32, 2 threads).
+# run of 4 rows of 256 tokens pads less than one of 32) and keep activations in cache; on the CPU a
+# call of 32 pairs is measured at 1024 and 8192 in results/profile.md and results/profile_8192/
+# (benchmarks/profile_score.py [--max-tokens N]), a sweep of 512-2048 found none clearly faster than 1024 but RODOS at 512.
 DEFAULT_MAX_TOKENS = 1024
 
 

@@ -177,12 +177,43 @@ def fuzz_table() -> str | None:
     return "\n".join(lines)
 
 
+def profile_section() -> str | None:
+    """results/profile.md, and how a call compares with the run at another micro-batch budget
+    (``results/profile_<max_tokens>/``, e.g. the 8192 tokens the engine used before)."""
+    body = _md_file("profile.md")
+    if body is None:
+        return None
+    now = json.loads((RESULTS / "profile.json").read_text())
+    for path in sorted(RESULTS.glob("profile_*/profile.json")):
+        other = json.loads(path.read_text())
+        common = [m for m in now["methods"] if m in other["methods"]]
+        if not common:
+            continue
+
+        def span(run, key):
+            values = [key(run["methods"][m]) for m in common]
+            return min(values), max(values)
+
+        def ms(r):
+            return r["per_call_ms"]["score"]
+
+        ratio = [ms(other["methods"][m]) / ms(now["methods"][m]) for m in common]
+        pad_o, pad_n = (span(run, lambda r: 100 * r["padding_share"]) for run in (other, now))
+        ms_o, ms_n = span(other, ms), span(now, ms)
+        body += (f"\n\nAgainst `{path.parent.relative_to(ROOT)}` (micro-batches of at most {other['max_tokens']} "
+                 f"padded tokens, load {other['load_average_start'][0]:.2f} at its start): a call took "
+                 f"{ms_o[0]:.0f}-{ms_o[1]:.0f} ms with {pad_o[0]:.0f}-{pad_o[1]:.0f}% padding there and "
+                 f"{ms_n[0]:.0f}-{ms_n[1]:.0f} ms with {pad_n[0]:.0f}-{pad_n[1]:.0f}% here, "
+                 f"{min(ratio):.2f}-{max(ratio):.2f}x as long there ({', '.join(common)}).")
+    return body
+
+
 SECTIONS = {
     "accuracy": lambda: _md_file("accuracy.md"),
     "export": export_table,
     "engine": engine_table,
     "latency": lambda: _md_file("latency.md"),
-    "profile": lambda: _md_file("profile.md"),
+    "profile": profile_section,
     "kernels": kernels_table,
     "footprint": footprint_table,
     "serve": serve_table,
