@@ -19,7 +19,7 @@ one is exported with ``export.to_onnx.export_bundle`` into ``DIR/<default name>`
 
     routerm-ort-fp32       fp32 graph as exported, no export-time fusion (``<method>-noopt``)
     routerm-ort-optimized  the default bundle (``<method>``): fusion kept where measured faster
-    routerm-ort-int8       ``<method>-int8`` (blockwise int8, export.optimize; ARLISS switchable like the two above)
+    routerm-ort-int8       ``<method>-int8`` (rowwise int8, export.optimize; ARLISS switchable like the two above)
     routerm-ort-merged     ``arliss-merged``: ARLISS per-domain graphs, rows grouped by domain
     routerm-torch          the default bundle's manifest, weights from the checkpoint
     optimum-ort            the default bundle's graphs (ARLISS: ``arliss-merged``)

@@ -1,7 +1,7 @@
 """Export a trained RouteRM checkpoint to a self-describing ONNX bundle (issue 3).
 
     python export/to_onnx.py --method arliss [--checkpoint DIR] [--out DIR] [--lora switchable|merged]
-                             [--precision fp32|fp16|int8|int8-dynamic] [--optimize/--no-optimize] [--opset 17]
+                             [--precision fp32|fp16|int8|int8-blockwise|int8-dynamic] [--optimize/--no-optimize] [--opset 17]
                              [--torch-weights] [--more-experts sparse|dense]
 
 Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes; a missing one is an
@@ -39,9 +39,10 @@ from models.checkpoint import CARD, METHODS, Checkpoint, load_checkpoint  # noqa
 from models.more import EXPORT_MODES, moe_blocks  # noqa: E402
 from models.scoring import Layout  # noqa: E402
 from models.text import PROMPT_MIN_DIVISOR  # noqa: E402
+from export.optimize import INT8_SCHEMES  # noqa: E402
 
 LORA_MODES = ("switchable", "merged")
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")   # int8 schemes: export.optimize
+PRECISIONS = ("fp32", "fp16", *INT8_SCHEMES)   # int8 schemes: export.optimize
 DEFAULT_OPSET = 17
 DEFAULT_VAL_PAIRS = 100          # validation pairs per domain for the accuracy check
 REPO = Path(__file__).resolve().parent.parent

@@ -24,6 +24,7 @@ from export.optimize import INT8_SCHEMES
 from models import scoring
 from models.scoring import Layout, Run
 from models.text import encode_pairs, encode_prompts
+from training.stats import domain_mean
 
 PARITY_BOUND = {"fp32": 1e-4}            # max abs reward/logit difference, ONNX Runtime vs PyTorch
 # share of pairwise decisions equal to fp32, for fp16 and every int8 scheme
@@ -117,9 +118,8 @@ def pairwise_outcomes(run: Run, layout: Layout, tokenizer, pairs_by_domain: dict
 
 
 def mean_accuracy(outcomes: dict) -> float:
-    """Pairwise accuracy, mean over domains."""
-    right = outcomes["chosen"] > outcomes["rejected"]
-    return float(np.mean([right[outcomes["domain"] == d].mean() for d in np.unique(outcomes["domain"])]))
+    """Pairwise accuracy, mean over domains (``training.stats.domain_mean``, the test metric)."""
+    return domain_mean(outcomes["chosen"] > outcomes["rejected"], [str(d) for d in outcomes["domain"]])[0]
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ the C library and the benchmarks. Schema version 1::
                                                        # policy of bundles without the field)
       "tokenizer": {"kind": "wordpiece" | "other", "files": [...], "pad_token_id": int,
                     "do_lower_case": bool, "uses_token_type_ids": bool},
-      "precision": "fp32" | "fp16" | "int8" | "int8-dynamic",
+      "precision": "fp32" | "fp16" | "int8" | "int8-blockwise" | "int8-dynamic",
       "lora": "switchable" | "merged" | null,          # ARLISS only
       "adapter_ids": {"<domain>": int, ..., "router": int} | null,   # ARLISS switchable only
       "graphs": {"<role>": {"file": str, "inputs": [str], "outputs": [str], "kind": str}},

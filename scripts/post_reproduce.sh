@@ -19,7 +19,7 @@ for stage in $STAGES; do
     fp32)   for m in baseline more rodos arliss; do run $PY export/to_onnx.py --method "$m" --val-pairs "$VAL"; done ;;
     served) served=(); for b in baseline more rodos arliss arliss-merged; do [ -d "bundles/$b" ] && served+=("bundles/$b"); done
             run $PY scripts/engine_accuracy.py "${served[@]}" ;;
-    int8)   for p in int8 int8-dynamic; do for m in baseline more rodos arliss; do   # both schemes, export/optimize.py
+    int8)   for p in int8 int8-blockwise int8-dynamic; do for m in baseline more rodos arliss; do   # every scheme, export/optimize.py
               run $PY export/to_onnx.py --method "$m" --precision "$p" --val-pairs "$ACC_VAL"; done; done ;;
     merged) run $PY export/to_onnx.py --method arliss --lora merged --val-pairs "$VAL" ;;
     fp16)   run $PY export/to_onnx.py --method arliss --precision fp16 --val-pairs "$ACC_VAL" ;;

@@ -211,6 +211,7 @@ def profile_section() -> str | None:
 SECTIONS = {
     "accuracy": lambda: _md_file("accuracy.md"),
     "export": export_table,
+    "int8": lambda: _md_file("int8_sensitivity.md"),
     "engine": engine_table,
     "latency": lambda: _md_file("latency.md"),
     "profile": profile_section,

@@ -180,3 +180,20 @@ def test_profile_script_splits_a_call_on_the_tiny_bundles(tiny_bundles, tmp_path
         assert r["ops_ms_per_call"]["gemm-weight"] > 0 and r["gemm_weight_flops_per_call"] > 0
         assert r["gemm_weight_gflops"] > 0
     assert "| baseline |" in (out / "profile.md").read_text()
+
+
+# --- benchmarks/int8_sensitivity.py --------------------------------------------------------------
+
+def test_int8_sensitivity_measures_each_keep_choice_on_a_tiny_bundle(tiny_bundles, tiny_splits):
+    from benchmarks.int8_sensitivity import KEEP_FP32, measure, render
+    pairs = {d: tiny_splits[d]["test"][:6] for d in tiny_splits}
+    r = measure(tiny_bundles["arliss"], pairs, threads=1)
+    variants = r["variants"]
+    assert set(variants) == {"fp32", *KEEP_FP32} and r["pairs"] == 6 * len(pairs)
+    assert variants["every"]["rewritten"] > variants["contracting"]["rewritten"] > 0
+    for name in KEEP_FP32:
+        v = variants[name]
+        assert 0.0 <= v["decision_agreement"] <= 1.0 and v["router_agreement"] is not None
+        assert v["pairs"] == r["pairs"]
+    text = render({"load_average_start": 0.1, "methods": {"arliss": r}})
+    assert text.count("| arliss |") == len(KEEP_FP32)
