@@ -1,6 +1,7 @@
 """int8 with one activation scale per row: a graph rewrite of every weight MatMul.
 
-Each ``MatMul(x, W)`` whose ``W`` is a constant ``[K, N]`` fp32 initializer becomes::
+Each ``MatMul(x, W)`` whose ``W`` is a constant ``[K, N]`` fp32 initializer (and each ``Gemm``
+with a constant weight, its bias added after; MoRE's experts are Gemms) becomes::
 
     s  = max(max_k |x[..., k]|, eps) / 127                       # [..., 1]: one scale per token (row)
     xq = round(x / s) + 128                                       # uint8 in [1, 255], zero point 128
@@ -54,9 +55,27 @@ def contracting(name: str, k: int, n: int) -> bool:
     return k > n
 
 
+def _weight(node: onnx.NodeProto, inits: dict) -> tuple[np.ndarray, str] | None:
+    """``(W [K, N] fp32, key)`` when ``node`` multiplies its first input by a constant 2-D fp32 weight:
+    ``MatMul(x, W)``, or ``Gemm(x, B[, C])`` with alpha = beta = 1, no transA (``W = B^T`` with transB)."""
+    if node.domain not in ("", "ai.onnx") or node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+        return None
+    b = inits.get(node.input[1])
+    if b is None or len(b.dims) != 2 or b.data_type != TensorProto.FLOAT:
+        return None
+    if node.op_type == "MatMul":
+        return numpy_helper.to_array(b), b.name
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+        return None
+    w = numpy_helper.to_array(b)
+    return (np.ascontiguousarray(w.T), f"{b.name}_T") if attrs.get("transB", 0) else (w, b.name)
+
+
 def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.ModelProto, int]:
-    """Rewrite every weight MatMul of ``model`` (in place) but those ``keep_fp32(node name, K, N)``
-    accepts; returns the model and how many were rewritten."""
+    """Rewrite every weight MatMul/Gemm of ``model`` (in place; ``_weight``) but those
+    ``keep_fp32(node name, K, N)`` accepts; returns the model and how many were rewritten.
+    A Gemm's bias ``C`` is added after the int8 product."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     reduce_axes_input = _opset(model) >= 18              # ReduceMax takes axes as an input from opset 18
@@ -66,21 +85,24 @@ def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.
               numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "rowq_zp")]
     if reduce_axes_input:
         shared.append(numpy_helper.from_array(np.array([-1], np.int64), "rowq_axes"))
-    weights: dict[str, tuple[str, str]] = {}              # fp32 name -> (int8 name, scale name)
+    weights: dict[str, tuple[str, str]] = {}              # weight key -> (int8 name, scale name)
     nodes, rewritten, used = [], 0, set()
     for node in graph.node:
-        w = inits.get(node.input[1]) if node.op_type == "MatMul" and node.domain in ("", "ai.onnx") else None
-        if w is None or len(w.dims) != 2 or w.data_type != TensorProto.FLOAT or keep_fp32(node.name, *w.dims):
+        found = _weight(node, inits)
+        if found is None or keep_fp32(node.name, *found[0].shape):
             nodes.append(node)
             continue
-        if w.name not in weights:
-            q, scale = quantize_weight(numpy_helper.to_array(w))
-            weights[w.name] = (f"{w.name}_rowq_int8", f"{w.name}_rowq_scale")
-            graph.initializer.extend([numpy_helper.from_array(q, weights[w.name][0]),
-                                      numpy_helper.from_array(scale, weights[w.name][1])])
-        wq, ws = weights[w.name]
-        used.add(w.name)
-        x, y, p = node.input[0], node.output[0], f"{node.name or y}_rowq"
+        w, key = found
+        if key not in weights:
+            q, scale = quantize_weight(w)
+            weights[key] = (f"{key}_rowq_int8", f"{key}_rowq_scale")
+            graph.initializer.extend([numpy_helper.from_array(q, weights[key][0]),
+                                      numpy_helper.from_array(scale, weights[key][1])])
+        wq, ws = weights[key]
+        used.add(node.input[1])
+        bias = node.input[2] if node.op_type == "Gemm" and len(node.input) > 2 and node.input[2] else None
+        x, y, p = node.input[0], node.output[0], f"{node.name or node.output[0]}_rowq"
+        product = f"{p}_y" if bias else y
         reduce = (helper.make_node("ReduceMax", [f"{p}_abs", "rowq_axes"], [f"{p}_max"], keepdims=1)
                   if reduce_axes_input else
                   helper.make_node("ReduceMax", [f"{p}_abs"], [f"{p}_max"], axes=[-1], keepdims=1))
@@ -96,8 +118,8 @@ def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.
             helper.make_node("MatMulInteger", [f"{p}_xq", wq, "rowq_zp"], [f"{p}_acc"]),
             helper.make_node("Cast", [f"{p}_acc"], [f"{p}_accf"], to=TensorProto.FLOAT),
             helper.make_node("Mul", [f"{p}_accf", f"{p}_s"], [f"{p}_ys"]),
-            helper.make_node("Mul", [f"{p}_ys", ws], [y]),
-        ]
+            helper.make_node("Mul", [f"{p}_ys", ws], [product]),
+        ] + ([helper.make_node("Add", [product, bias], [y])] if bias else [])
         rewritten += 1
     if rewritten:
         graph.initializer.extend(shared)

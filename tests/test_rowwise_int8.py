@@ -94,3 +94,24 @@ def test_weight_quantization_is_symmetric_per_output_channel():
     np.testing.assert_allclose(scale, [1 / 127, 1.0, 2 / 127])          # an all-zero column gets scale 1
     np.testing.assert_array_equal(q[:, 0], [127, -64])
     np.testing.assert_array_equal(q[:, 1], [0, 0])
+
+
+def test_gemm_with_transposed_weight_and_bias_is_rewritten_and_odd_gemms_are_not():
+    rng = np.random.default_rng(4)
+    w_t = (rng.standard_normal((N, K)) * 0.2).astype(np.float32)     # Gemm weight [N, K], transB=1
+    bias = rng.standard_normal(N).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w_t", "bias"], ["y"], name="expert", transB=1),
+             helper.make_node("Gemm", ["x", "w_t"], ["z"], name="scaled", transB=1, alpha=0.5)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", K])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", N]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["m", N])],
+        [numpy_helper.from_array(w_t, "w_t"), numpy_helper.from_array(bias, "bias")])
+    model, rewritten = quantize_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    onnx.checker.check_model(model)
+    assert rewritten == 1                                            # alpha != 1: left fp32
+    assert "w_t" in {t.name for t in model.graph.initializer}        # still read by the fp32 Gemm
+    x = rng.standard_normal((7, K)).astype(np.float32)
+    y, z = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["y", "z"], {"x": x})
+    np.testing.assert_allclose(y, reference(x, np.ascontiguousarray(w_t.T)) + bias, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(z, 0.5 * x @ w_t.T, rtol=1e-5, atol=1e-5)
