@@ -51,14 +51,19 @@ typedef enum routerm_status {
 
 typedef struct routerm_engine routerm_engine;
 
+/* Micro-batch limits by default: the same values as models.scoring.BatchLimits (the Python engine);
+   tests/test_runtime.py reads these two lines and checks that they agree. */
+#define ROUTERM_DEFAULT_MAX_BATCH_ROWS 256
+#define ROUTERM_DEFAULT_MAX_BATCH_TOKENS 1024
+
 typedef struct routerm_options {
     int intra_op_threads;    /* 0: ONNX Runtime's default */
     int inter_op_threads;    /* 0: ONNX Runtime's default */
     const char *provider;    /* NULL or "cpu", "cuda", "tensorrt", or any ONNX Runtime provider name */
     int device_id;           /* GPU for cuda/tensorrt */
     int verify_checksums;    /* nonzero (default): check every file's sha256 on load */
-    size_t max_batch_rows;   /* rows per graph run (default 256) */
-    size_t max_batch_tokens; /* padded tokens (rows x longest row) per graph run (default 1024, as runtime.RewardEngine) */
+    size_t max_batch_rows;   /* rows per graph run (default ROUTERM_DEFAULT_MAX_BATCH_ROWS) */
+    size_t max_batch_tokens; /* padded tokens (rows x longest row) per graph run (default ROUTERM_DEFAULT_MAX_BATCH_TOKENS) */
 } routerm_options;
 
 /* Fill *options with the defaults above. */

@@ -77,8 +77,8 @@ void routerm_options_init(routerm_options *options) {
     options->provider = nullptr;
     options->device_id = 0;
     options->verify_checksums = 1;
-    options->max_batch_rows = 256;
-    options->max_batch_tokens = 1024;
+    options->max_batch_rows = ROUTERM_DEFAULT_MAX_BATCH_ROWS;
+    options->max_batch_tokens = ROUTERM_DEFAULT_MAX_BATCH_TOKENS;
 }
 
 routerm_status routerm_engine_create(const char *bundle_dir, const routerm_options *options, routerm_engine **engine) {

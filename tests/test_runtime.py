@@ -420,3 +420,11 @@ def test_cli_bad_line_names_its_number(tiny_bundles, tmp_path, capsys, line, mes
                      "--output", str(tmp_path / "out.jsonl"), "--quiet"])
     assert code == 2
     assert f"error: {src} {message}" in capsys.readouterr().err
+
+
+def test_c_library_micro_batch_defaults_equal_the_python_engines():
+    import re
+    from models.scoring import BatchLimits
+    header = (Path(__file__).resolve().parent.parent / "include" / "routerm.h").read_text()
+    value = {name: int(v) for name, v in re.findall(r"#define ROUTERM_DEFAULT_(MAX_BATCH_\w+) (\d+)", header)}
+    assert value == {"MAX_BATCH_ROWS": BatchLimits().max_rows, "MAX_BATCH_TOKENS": BatchLimits().max_tokens}

@@ -127,7 +127,8 @@ int main() {
     routerm_engine_destroy(nullptr);
     routerm_options o;
     routerm_options_init(&o);
-    CHECK(o.verify_checksums == 1 && o.max_batch_rows == 256 && o.max_batch_tokens == 1024 && o.provider == nullptr);
+    CHECK(o.verify_checksums == 1 && o.max_batch_rows == ROUTERM_DEFAULT_MAX_BATCH_ROWS &&
+          o.max_batch_tokens == ROUTERM_DEFAULT_MAX_BATCH_TOKENS && o.provider == nullptr);
     CHECK(std::strcmp(routerm_status_name(ROUTERM_ERR_CHECKSUM), "ROUTERM_ERR_CHECKSUM") == 0);
 
     std::printf("unit: %d failures\n", failures);
