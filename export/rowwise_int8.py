@@ -1,4 +1,4 @@
-"""int8 with one activation scale per row: a graph rewrite of every weight MatMul.
+"""int8 with one activation scale per row: a graph rewrite of the weight MatMuls.
 
 Each ``MatMul(x, W)`` whose ``W`` is a constant ``[K, N]`` fp32 initializer (and each ``Gemm``
 with a constant weight, its bias added after; MoRE's experts are Gemms) becomes::
@@ -17,7 +17,10 @@ depends on which other rows share its micro-batch. A scale per row keeps each ro
 function of that row alone (batch-invariant, like fp32) and its error at the row's own range.
 ``MatMulInteger`` on uint8 x int8 runs on the CPU's integer dot-product units (VNNI here).
 
-Products of two activations (attention, ARLISS's per-row LoRA) and every other op stay fp32.
+What stays fp32: products of two activations (attention, ARLISS's per-row LoRA), every other op,
+and the weights ``keep_fp32`` names; by default (``contracting``) those with more inputs than
+outputs: the FFN down-projections (their post-GELU input is where one scale per row loses most
+decisions, ``benchmarks/int8_sensitivity.py``), the reward heads and MoRE's routers.
 """
 from __future__ import annotations
 
