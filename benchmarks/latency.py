@@ -78,6 +78,7 @@ from benchmarks import latency_machine as machine  # noqa: E402
 from benchmarks import latency_report as report  # noqa: E402
 from benchmarks import latency_workload as workload  # noqa: E402
 from benchmarks.latency_engines import ENGINES  # noqa: E402
+from models.checkpoint import EVAL_FILE  # noqa: E402
 from models.more import EXPORT_MODES  # noqa: E402
 from models.scoring import DEFAULT_MAX_TOKENS  # noqa: E402
 
@@ -186,8 +187,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # --- bundles ---------------------------------------------------------------------------------------
 
-def _card_mtime(checkpoint: Path) -> float:
-    return max(p.stat().st_mtime for p in checkpoint.rglob("*") if p.is_file())
+def _checkpoint_mtime(checkpoint: Path) -> float:
+    """When the checkpoint's exported content last changed: its newest file but the test evaluation
+    (``make reproduce`` writes that after training; re-exporting for it would change nothing)."""
+    return max(p.stat().st_mtime for p in checkpoint.rglob("*") if p.is_file() and p.name != EVAL_FILE)
 
 
 def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_fusion: bool = False,
@@ -195,7 +198,7 @@ def find_bundle(bundles: Path, method: str, spec: tuple, checkpoint: Path, any_f
     """A bundle under ``bundles`` exported from ``checkpoint`` (and newer than it) with ``spec``
     (``any_fusion``: whatever its export-time optimization; MoRE: its ``more_experts`` graph)."""
     precision, lora, optimize = spec
-    fresh_after = _card_mtime(checkpoint)
+    fresh_after = _checkpoint_mtime(checkpoint)
     for manifest in sorted(bundles.glob("*/manifest.json")):
         raw = json.loads(manifest.read_text(encoding="utf-8"))
         export = raw.get("export", {})

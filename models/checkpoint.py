@@ -25,6 +25,7 @@ from .text import KEEP_HEAD, TRUNCATION_POLICY, check_policy
 
 METHODS = ("baseline", "more", "rodos", "arliss")
 CARD = "routerm.json"
+EVAL_FILE = "test_eval.json"   # make reproduce's test evaluation, written beside a checkpoint; no export reads it
 
 
 @dataclass(frozen=True)

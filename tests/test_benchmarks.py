@@ -197,3 +197,25 @@ def test_int8_sensitivity_measures_each_keep_choice_on_a_tiny_bundle(tiny_bundle
         assert v["pairs"] == r["pairs"]
     text = render({"load_average_start": 0.1, "methods": {"arliss": r}})
     assert text.count("| arliss |") == len(KEEP_FP32)
+
+
+def test_a_bundle_stays_fresh_when_only_the_checkpoints_test_evaluation_is_newer(tmp_path):
+    import os
+    from benchmarks.latency import find_bundle
+    from models.checkpoint import EVAL_FILE
+    ckpt, bundles = tmp_path / "ckpt", tmp_path / "bundles"
+    ckpt.mkdir()
+    (ckpt / "model.safetensors").write_bytes(b"weights")
+    (bundles / "baseline").mkdir(parents=True)
+    manifest = bundles / "baseline" / "manifest.json"
+    manifest.write_text(json.dumps({"method": "baseline", "precision": "fp32",
+                                    "export": {"optimize": True, "source_checkpoint": str(ckpt)}}))
+    t = manifest.stat().st_mtime
+    os.utime(ckpt / "model.safetensors", (t - 10, t - 10))
+    spec = ("fp32", "switchable", True)
+    assert find_bundle(bundles, "baseline", spec, ckpt) == manifest.parent
+    (ckpt / EVAL_FILE).write_text("{}")
+    os.utime(ckpt / EVAL_FILE, (t + 10, t + 10))                 # evaluated after the export
+    assert find_bundle(bundles, "baseline", spec, ckpt) == manifest.parent
+    os.utime(ckpt / "model.safetensors", (t + 10, t + 10))       # retrained after the export
+    assert find_bundle(bundles, "baseline", spec, ckpt) is None

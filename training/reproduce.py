@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from models.checkpoint import CARD, METHODS, load_checkpoint
+from models.checkpoint import CARD, EVAL_FILE, METHODS, load_checkpoint
 from training.config import TrainConfig
 from training.data import load_splits
 from training.evaluate import evaluate
@@ -38,7 +38,6 @@ RESULTS = Path("results")
 FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=None, probe_pairs_per_domain=None,
                    val_pairs_per_domain=None, eval_pairs_per_domain=None, max_length=256, train_layers=3, epochs=1,
                    batch_size=16)
-EVAL_FILE = "test_eval.json"
 
 
 def _trained_with(cfg: TrainConfig, method: str) -> bool:
