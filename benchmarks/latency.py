@@ -407,15 +407,11 @@ def summary(results: dict) -> list[str]:
         lines.append(f"{method} (batch {big}): accuracy on the requests: {acc}")
         for mine in (e for e in ROUTERM if e in rows):
             for theirs in (e for e in BASELINES if e in rows):
-                a, b = rows[mine]["round_ms"], rows[theirs]["round_ms"]
-                ratios = sorted(y / x for x, y in zip(a, b))
-                if not ratios:
+                s = report.paired_speedup(rows[mine]["round_ms"], rows[theirs]["round_ms"])
+                if s is None:
                     continue
-                median = statistics.median(ratios)
-                verdict = ("within noise" if ratios[0] <= 1.0 <= ratios[-1]
-                           else "faster" if median > 1 else "SLOWER")
-                lines.append(f"  {mine} vs {theirs}: speed-up {median:.2f}x, {verdict} "
-                             f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; {rows[mine]['pairs_per_s']:.1f} vs "
+                lines.append(f"  {mine} vs {theirs}: speed-up {s['median']:.2f}x, {s['verdict']} "
+                             f"(rounds {s['low']:.2f}-{s['high']:.2f}x; {rows[mine]['pairs_per_s']:.1f} vs "
                              f"{rows[theirs]['pairs_per_s']:.1f} pairs/s)")
     for s in results["skipped"]:
         lines.append(f"skipped {s['method']}/{s['engine']}: {s['reason']}")

@@ -17,8 +17,8 @@ constant weight; all three face the same guard (``export.validate``: 98% of vali
   scale per row (token) computed in the graph, ``MatMulInteger`` on uint8 x int8. A row's reward
   depends on that row alone, as in fp32. The FFN down-projections (more inputs than outputs; their
   post-GELU input is where one scale per row loses most) stay fp32: with them quantized too the
-  baseline kept 97.5% of its validation decisions, without them 98.4%. About 1.3x faster than fp32
-  at batch 32 on this CPU (issue 13's note).
+  baseline falls below the guard (``results/int8_sensitivity.md``). Faster than fp32 on this CPU
+  where blockwise is not (``results/latency.md``, "int8 over fp32").
 - ``int8-blockwise``: ``com.microsoft.MatMulNBits`` with 8-bit symmetric weights, one scale per
   block of ``INT8_BLOCK`` input channels, and activations quantized to int8 per block at run time
   (``accuracy_level`` 4). The finest scales (99.1% of the baseline's decisions kept), but the
@@ -54,11 +54,12 @@ def save_onnx(model: onnx.ModelProto, path: Path) -> None:
                     location=f"{path.name}.data" if external else None)
 
 
-def session(path: Path, threads: int = 2) -> ort.InferenceSession:
+def session(path: Path | bytes, threads: int = 2) -> ort.InferenceSession:
+    """A CPU session on a graph file or serialized graph (``ModelProto.SerializeToString()``)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def bench_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seq: int,

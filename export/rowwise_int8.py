@@ -58,21 +58,21 @@ def contracting(name: str, k: int, n: int) -> bool:
     return k > n
 
 
-def _weight(node: onnx.NodeProto, inits: dict) -> tuple[np.ndarray, str] | None:
-    """``(W [K, N] fp32, key)`` when ``node`` multiplies its first input by a constant 2-D fp32 weight:
-    ``MatMul(x, W)``, or ``Gemm(x, B[, C])`` with alpha = beta = 1, no transA (``W = B^T`` with transB)."""
+def _weight(node: onnx.NodeProto, inits: dict) -> tuple[onnx.TensorProto, bool] | None:
+    """``(B, transposed)`` when ``node`` multiplies its first input by a constant 2-D fp32 weight
+    ``B``: ``MatMul(x, B)``, or ``Gemm(x, B[, C])`` with alpha = beta = 1 and no transA
+    (``transposed``: transB, so the weight as ``[K, N]`` is ``B^T``)."""
     if node.domain not in ("", "ai.onnx") or node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
         return None
     b = inits.get(node.input[1])
     if b is None or len(b.dims) != 2 or b.data_type != TensorProto.FLOAT:
         return None
     if node.op_type == "MatMul":
-        return numpy_helper.to_array(b), b.name
+        return b, False
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
         return None
-    w = numpy_helper.to_array(b)
-    return (np.ascontiguousarray(w.T), f"{b.name}_T") if attrs.get("transB", 0) else (w, b.name)
+    return b, bool(attrs.get("transB", 0))
 
 
 def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.ModelProto, int]:
@@ -92,12 +92,15 @@ def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.
     nodes, rewritten, used = [], 0, set()
     for node in graph.node:
         found = _weight(node, inits)
-        if found is None or keep_fp32(node.name, *found[0].shape):
+        k, n = (found[0].dims[::-1] if found[1] else found[0].dims) if found else (0, 0)
+        if found is None or keep_fp32(node.name, k, n):
             nodes.append(node)
             continue
-        w, key = found
+        b, transposed = found
+        key = f"{b.name}_T" if transposed else b.name
         if key not in weights:
-            q, scale = quantize_weight(w)
+            w = numpy_helper.to_array(b)
+            q, scale = quantize_weight(np.ascontiguousarray(w.T) if transposed else w)
             weights[key] = (f"{key}_rowq_int8", f"{key}_rowq_scale")
             graph.initializer.extend([numpy_helper.from_array(q, weights[key][0]),
                                       numpy_helper.from_array(scale, weights[key][1])])

@@ -219,3 +219,17 @@ def test_a_bundle_stays_fresh_when_only_the_checkpoints_test_evaluation_is_newer
     assert find_bundle(bundles, "baseline", spec, ckpt) == manifest.parent
     os.utime(ckpt / "model.safetensors", (t + 10, t + 10))       # retrained after the export
     assert find_bundle(bundles, "baseline", spec, ckpt) is None
+
+
+def test_paired_speedup_calls_straddling_rounds_noise_and_the_int8_table_uses_it():
+    from benchmarks.latency_report import int8_table, paired_speedup
+    assert paired_speedup([100, 100, 100], [150, 130, 120])["verdict"] == "faster"
+    assert paired_speedup([100, 100, 100], [90, 110, 105])["verdict"] == "within noise"
+    slower = paired_speedup([100, 100], [80, 70])
+    assert slower["verdict"] == "SLOWER" and slower["low"] == 0.7 and slower["high"] == 0.8
+    assert paired_speedup([], []) is None
+    rec = {"method": "baseline", "batch_size": 32, "accuracy": 0.6}
+    table = int8_table([dict(rec, engine="routerm-ort-fp32", round_ms=[130, 140]),
+                        dict(rec, engine="routerm-ort-int8", round_ms=[100, 100])])
+    assert "| baseline | 32 | 1.35x | 1.30-1.40x | faster |" in table
+    assert int8_table([dict(rec, engine="routerm-ort-fp32", round_ms=[1])]) is None
