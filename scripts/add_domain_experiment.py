@@ -1,7 +1,7 @@
 """Leave one domain out, add it back: does growing ARLISS/RODOS match training with it? (issue 14)
 
     python scripts/add_domain_experiment.py [--methods arliss,rodos] [--domains math,harmlessness]
-        [--router head|full]
+        [--router head|warm|full] [--out results/add_domain[_<scheme>].json]
 
 Needs ``make reproduce``'s five-domain checkpoints (``checkpoints/<method>`` with ``test_eval.json``).
 For each method and held-out domain ``d``:
@@ -19,7 +19,8 @@ For each method and held-out domain ``d``:
    weights are byte-identical (sha256), router accuracy, and the seconds to add against the
    seconds the five-domain run trained.
 
-Writes ``results/add_domain.json``; the README table comes from it. Measures, asserts nothing;
+Writes ``results/add_domain.json`` (default router scheme) or ``results/add_domain_<scheme>.json``;
+the README table comes from them. Measures, asserts nothing;
 run it alone on the machine (the load average is recorded).
 """
 from __future__ import annotations
@@ -39,13 +40,18 @@ from safetensors.torch import load_file, save_file
 from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard, load_checkpoint
-from training.add_domain import _config, add_domain
+from training.add_domain import ROUTER_SCHEMES, _config, add_domain
 from training.data import DATA_DIR, DOMAINS, load_splits
 from training.evaluate import evaluate
 from training.methods import arliss_router, rodos_router
 from training.stats import paired_difference
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def results_path(scheme: str, results: Path = Path("results")) -> Path:
+    """Where a router scheme's rows go: ``add_domain.json`` for the default scheme (``ROUTER_SCHEMES[0]``)."""
+    return results / ("add_domain.json" if scheme == ROUTER_SCHEMES[0] else f"add_domain_{scheme}.json")
 
 
 def _digest(root: Path) -> str:
@@ -104,14 +110,15 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="arliss,rodos")
     ap.add_argument("--domains", default="math,harmlessness")
-    ap.add_argument("--router", choices=["head", "full"], default="head")
+    ap.add_argument("--router", choices=ROUTER_SCHEMES, default=ROUTER_SCHEMES[0])
     ap.add_argument("--checkpoints", default="checkpoints")
-    ap.add_argument("--out", default="results/add_domain.json")
+    ap.add_argument("--out", help="default: results/add_domain.json for the default router scheme, "
+                                  "results/add_domain_<scheme>.json for the others")
     args = ap.parse_args(argv)
     load_start = os.getloadavg()
     root = Path(args.checkpoints)
     splits = load_splits(DOMAINS)
-    out_path = Path(args.out)
+    out_path = Path(args.out or results_path(args.router))
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
     results.update({"router_scheme": args.router, "load_average_start": list(load_start)})
     for method in args.methods.split(","):

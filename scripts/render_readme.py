@@ -130,26 +130,30 @@ def serve_table() -> str | None:
 
 
 def add_domain_table() -> str | None:
-    path = RESULTS / "add_domain.json"
-    if not path.is_file():
+    """One row per (router scheme, method, added domain): results/add_domain.json (the default scheme)
+    then results/add_domain_<scheme>.json (scripts/add_domain_experiment.py)."""
+    files = [RESULTS / "add_domain.json", *sorted(RESULTS.glob("add_domain_*.json"))]
+    runs = [json.loads(f.read_text()) for f in files if f.is_file()]
+    if not runs:
         return None
-    d = json.loads(path.read_text())
-    lines = [f"Router scheme: {d.get('router_scheme')}. Load average at start: {d['load_average_start'][0]:.2f}.", "",
-             "| method | added domain | added: routed acc. | five-domain: routed acc. | added minus five-domain [95% CI] "
+    loads = ", ".join(f"{d.get('router_scheme')} {d['load_average_start'][0]:.2f}" for d in runs)
+    lines = [f"Load average at the start of each scheme's run: {loads}.", "",
+             "| router | method | added domain | added: routed acc. | five-domain: routed acc. | added minus five-domain [95% CI] "
              "| oracle acc. added / five | old domains: max oracle change | old weights identical | router acc. added / five "
              "| add s | retrain s | add / retrain |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for method in ("arliss", "rodos"):
-        for domain, e in d.get(method, {}).items():
-            diff = e["added_minus_full"]
-            verdict = "within noise" if diff["within_noise"] else ("above" if diff["difference"] > 0 else "below")
-            lines.append(
-                f"| {method} | {domain} | {100 * e['added_accuracy']:.1f} | {100 * e['full_accuracy']:.1f} | "
-                f"{100 * diff['difference']:+.1f} [{100 * diff['interval'][0]:+.1f}, {100 * diff['interval'][1]:+.1f}] "
-                f"({verdict}) | {100 * e['added_oracle_accuracy']:.1f} / {100 * e['full_oracle_accuracy']:.1f} | "
-                f"{e['old_max_abs_change']:.2f} points | {e['old_weights_identical']} | "
-                f"{100 * e['router_accuracy']:.1f} / {100 * e['full_router_accuracy']:.1f} | {e['add_seconds']:.0f} | "
-                f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.2f} |")
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for d in runs:
+        for method in ("arliss", "rodos"):
+            for domain, e in d.get(method, {}).items():
+                diff = e["added_minus_full"]
+                verdict = "within noise" if diff["within_noise"] else ("above" if diff["difference"] > 0 else "below")
+                lines.append(
+                    f"| {e['router_scheme']} | {method} | {domain} | {100 * e['added_accuracy']:.1f} | {100 * e['full_accuracy']:.1f} | "
+                    f"{100 * diff['difference']:+.1f} [{100 * diff['interval'][0]:+.1f}, {100 * diff['interval'][1]:+.1f}] "
+                    f"({verdict}) | {100 * e['added_oracle_accuracy']:.1f} / {100 * e['full_oracle_accuracy']:.1f} | "
+                    f"{e['old_max_abs_change']:.2f} points | {e['old_weights_identical']} | "
+                    f"{100 * e['router_accuracy']:.1f} / {100 * e['full_router_accuracy']:.1f} | {e['add_seconds']:.0f} | "
+                    f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.2f} |")
     return "\n".join(lines)
 
 

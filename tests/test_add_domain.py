@@ -1,6 +1,7 @@
 """Growing ARLISS and RODOS by one domain (training.add_domain), on tiny models and synthetic pairs."""
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from models.checkpoint import CheckpointCard, load_checkpoint
 from tiny import synthetic_splits, tiny_base, tiny_config
 from training.add_domain import add_domain
+from training.data import load_pairs_file, split_pairs
 from training.evaluate import evaluate, pair_rewards
 from training.methods import train
 
@@ -41,8 +43,11 @@ def grown(tmp_path_factory):
                            old_splits={d: splits[d] for d in OLD})
         full = add_domain(src, NEW, data, root / f"{method}-full", method=method,
                           old_splits={d: splits[d] for d in OLD}, router="full")
+        warm = add_domain(src, NEW, data, root / f"{method}-warm", method=method,
+                          old_splits={d: splits[d] for d in OLD}, router="warm")
         out[method] = {"src": src, "dst": root / f"{method}-grown", "before": before, "stats": stats,
-                       "full": root / f"{method}-full", "full_stats": full}
+                       "full": root / f"{method}-full", "full_stats": full, "warm": root / f"{method}-warm",
+                       "warm_stats": warm, "data": data}
     return out, splits
 
 
@@ -93,6 +98,37 @@ def test_head_scheme_keeps_the_router_body_and_full_scheme_retrains_it(grown, me
         assert not all(torch.equal(before[k], full[k]) for k in body)
         assert head["score.weight"].shape[0] == len(OLD) + 1
     result = evaluate(load_checkpoint(run["full"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
+    assert result["router"]["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_warm_scheme_fine_tunes_the_head_refit_on_a_sample_and_keeps_the_better(grown, method):
+    from safetensors.torch import load_file
+    from training.add_domain import WARM_FRACTION
+    runs, splits = grown
+    run = runs[method]
+    stats = run["warm_stats"]["runs"]
+    head, warm = stats["router_head"], stats["router"]
+    assert head["scheme"] == "head" and warm["scheme"] == "warm" and warm["steps"] > 0
+    new_split = split_pairs(load_pairs_file(run["data"], NEW))                 # add_domain splits the file itself
+    unique = {d: len({p.prompt for p in (new_split if d == NEW else splits[d])["train"]}) for d in OLD + (NEW,)}
+    assert warm["examples"] == {d: math.ceil(WARM_FRACTION * n) for d, n in unique.items()}
+    assert sum(warm["examples"].values()) < sum(unique.values())
+    start = next(e for e in warm["evals"] if e["step"] == 0)
+    assert start["accuracy"] == pytest.approx(head["val_accuracy"], abs=1e-6)      # it starts from the head refit
+    assert warm["chosen_step"] in (0, warm["steps"]) and warm["val_accuracy"] >= start["accuracy"]
+    if method == "arliss":
+        src = load_file(run["src"] / "adapters" / "router" / "adapter_model.safetensors")
+        out = load_file(run["warm"] / "adapters" / "router" / "adapter_model.safetensors")
+        old_parts = [run["src"] / "adapters" / d for d in OLD], [run["warm"] / "adapters" / d for d in OLD]
+    else:
+        src = {k: v for k, v in load_file(run["src"] / "router" / "model.safetensors").items() if not k.startswith("score.")}
+        out = load_file(run["warm"] / "router" / "model.safetensors")
+        old_parts = [run["src"] / "rewards" / d for d in OLD], [run["warm"] / "rewards" / d for d in OLD]
+    assert all(digests(a) == digests(b) for a, b in zip(*old_parts)), "old reward parts must stay byte-identical"
+    moved = not all(torch.equal(v, out[k]) for k, v in src.items())
+    assert moved == (warm["chosen_step"] > 0), warm["chosen_step"]
+    result = evaluate(load_checkpoint(run["warm"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
     assert result["router"]["accuracy"] >= 0.9
 
 

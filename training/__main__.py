@@ -1,7 +1,7 @@
 """``python -m training train|evaluate --method M [--quick] [--base-model PATH] ...``
 
 ``python -m training add-domain --method arliss|rodos --from CHECKPOINT --domain NAME --data PAIRS.jsonl
-[--out DIR] [--router head|full]``: grow a routed checkpoint by one domain (training.add_domain).
+[--out DIR] [--router head|warm|full]``: grow a routed checkpoint by one domain (training.add_domain).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import sys
 
 from models.checkpoint import METHODS, load_checkpoint
+from training.add_domain import ROUTER_SCHEMES, add_domain
 from training.config import QUICK, TrainConfig
 from training.data import load_splits
 from training.evaluate import evaluate
@@ -39,11 +40,11 @@ def main(argv=None) -> int:
     parser.add_argument("--domain", help="add-domain: the new domain's name")
     parser.add_argument("--data", help="add-domain: the new domain's pairs (JSONL, .gz allowed)")
     parser.add_argument("--out", help="add-domain: where the grown checkpoint goes (default: <from>-<domain>)")
-    parser.add_argument("--router", choices=["head", "full"], default="head",
-                        help="add-domain: refit only the router's head on its frozen features (default) or retrain it")
+    parser.add_argument("--router", choices=ROUTER_SCHEMES, default=ROUTER_SCHEMES[0],
+                        help="add-domain: refit only the router's head on its frozen features (default), then also "
+                             "fine-tune the router briefly (warm), or retrain it (full); see training/add_domain.py")
     args = parser.parse_args(argv)
     if args.command == "add-domain":
-        from training.add_domain import add_domain
         missing = [f"--{k}" for k, v in (("from", args.source), ("domain", args.domain), ("data", args.data)) if not v]
         if missing or args.method == "all":
             parser.error(f"add-domain needs --method arliss|rodos, --from, --domain and --data (missing {missing or ['--method']})")

@@ -15,6 +15,11 @@
     encoder) stays as it is, byte for byte; only its head is refitted, (n+1)-way, as the
     softmax-regression probe of training.probe on the frozen body's prompt features (L2 weight
     chosen on validation). Costs one forward pass over the prompts.
+  - ``"warm"``: the ``"head"`` refit, then the whole router (body and head) fine-tuned for a short
+    run on a random ``WARM_FRACTION`` of each domain's train prompts (the class proportions of
+    training), with the training recipe's learning rate. Validation at the start and the end picks
+    the better, so it keeps the head refit when the short run does not help. Costs the head refit
+    plus about ``WARM_FRACTION`` of a router training epoch.
   - ``"full"``: the router starts again (ARLISS: its adapter re-initialised; RODOS: a new router
     on the base model) and trains as in training.methods, probe start then fine-tuning.
 
@@ -28,6 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
+import random
 import shutil
 import time
 from pathlib import Path
@@ -42,12 +49,13 @@ from models.reward import RewardModel
 from models.text import TRUNCATION_POLICY
 from training.config import TrainConfig
 from training.data import DOMAINS, load_pairs_file, load_splits, split_pairs
-from training.methods import (_base, _router_data, _set_linear, arliss_reward_adapter, arliss_router,
+from training.methods import (_base, _router, _router_data, _set_linear, arliss_reward_adapter, arliss_router,
                               rodos_reward_model, rodos_router)
 from training.probe import fit_router_head, pooled_features
 
 ROUTED = ("arliss", "rodos")
-ROUTER_SCHEMES = ("head", "full")
+ROUTER_SCHEMES = ("head", "warm", "full")
+WARM_FRACTION = 0.125   # of each domain's unique train prompts, for the "warm" scheme
 
 
 def _sha256(path: Path) -> str:
@@ -99,6 +107,25 @@ def refit_router_head(pool_fn, head: nn.Linear, splits: dict, cfg: TrainConfig, 
             "val_accuracy": chosen["val_accuracy"], "probe": info}
 
 
+def warm_router(logits_fn, named, modules, splits: dict, cfg: TrainConfig, tok, lr: float, desc: str,
+                weight_decay: float | None = None) -> dict:
+    """The ``"warm"`` scheme after the head refit: the router (``named``'s parameters) fine-tuned on a
+    seeded random ``WARM_FRACTION`` of each domain's unique train prompts, validated at the start and
+    the end (the better is kept: training.loop's model choice)."""
+    rng = random.Random(cfg.seed)
+    sample = {}
+    for domain in cfg.domains:
+        pairs = list({p.prompt: p for p in splits[domain]["train"]}.values())     # one pair per unique prompt
+        keep = sorted(rng.sample(range(len(pairs)), math.ceil(WARM_FRACTION * len(pairs))))
+        sample[domain] = {"train": [pairs[i] for i in keep], "validation": splits[domain]["validation"]}
+    run = _router(logits_fn, named, modules, sample, dataclasses.replace(cfg, eval_points=1), tok, lr, desc,
+                  weight_decay=weight_decay)
+    chosen = next(e for e in run["evals"] if e["step"] == run["chosen_step"])
+    return {"scheme": "warm", "seconds": run["seconds"], "steps": run["steps"], "chosen_step": run["chosen_step"],
+            "examples": {d: len(v["train"]) for d, v in sample.items()}, "val_accuracy": chosen["accuracy"],
+            "evals": run["evals"], "losses": [round(x, 4) for x in run["losses"]]}
+
+
 def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfig, tok, router: str) -> dict:
     model = ArlissModel.load(src)
     grown = dataclasses.replace(model.config, domains=(*model.config.domains, domain))
@@ -118,6 +145,10 @@ def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConf
     else:
         model.eval()
         runs["router"] = refit_router_head(lambda b: model._pooled(ROUTER, b), model.router_head, splits, cfg, tok)
+        if router == "warm":
+            runs["router_head"], runs["router"] = runs["router"], warm_router(
+                model.router_logits, model.trainable_for(ROUTER), [model], splits, cfg, tok, cfg.lora_lr,
+                "arliss/router-warm", weight_decay=0.0)
     model.save(out)
     kept = grown.domains[:-1] + ((ROUTER,) if router == "head" else ())
     for old in kept:                                          # byte-identical copies of the untouched adapters
@@ -140,6 +171,10 @@ def _grow_rodos(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfi
         classifier.score = _grown_linear(classifier.score, len(cfg.domains))
         classifier.config.num_labels = len(cfg.domains)
         runs["router"] = refit_router_head(lambda b: classifier.pooled(**b), classifier.score, splits, cfg, tok)
+        if router == "warm":
+            runs["router_head"], runs["router"] = runs["router"], warm_router(
+                lambda b: classifier(**b).logits, classifier.named_parameters(), [classifier], splits, cfg, tok,
+                cfg.router_lr, "rodos/router-warm")
     classifier.save_pretrained(out / "router")
     return runs
 
@@ -149,7 +184,7 @@ def add_domain(src: str | Path, domain: str, data: str | Path, out: str | Path, 
     """Write ``src`` grown by ``domain`` (pairs in ``data``) to ``out``; returns the run's stats.
 
     ``old_splits``: the existing domains' ``{domain: {split: [Pair]}}`` (default: the vendored data).
-    ``router``: ``"head"`` or ``"full"`` (module docstring).
+    ``router``: ``"head"``, ``"warm"`` or ``"full"`` (module docstring).
     """
     if router not in ROUTER_SCHEMES:
         raise ValueError(f"router scheme must be one of {list(ROUTER_SCHEMES)}, got {router!r}")
