@@ -1,7 +1,7 @@
 """Leave one domain out, add it back: does growing ARLISS/RODOS match training with it? (issue 14)
 
     python scripts/add_domain_experiment.py [--methods arliss,rodos] [--domains math,harmlessness]
-        [--router head|warm|full] [--out results/add_domain[_<scheme>].json]
+        [--router head[,warm,full]] [--results results]
 
 Needs ``make reproduce``'s five-domain checkpoints (``checkpoints/<method>`` with ``test_eval.json``).
 For each method and held-out domain ``d``:
@@ -12,7 +12,8 @@ For each method and held-out domain ``d``:
    model trains on its own domain's pairs only, so these are what a four-domain run trains, up to
    the random stream; the router is the part that would differ, and it is trained here.
 2. ``training.add_domain`` grows it by ``d`` from ``data/preferences/<d>.jsonl.gz`` (timed) into
-   ``checkpoints/lodo-<method>-plus-<d>``.
+   ``checkpoints/lodo-<method>-plus-<d>-<scheme>``, once per router scheme asked for (the same
+   four-domain checkpoint for each, so the schemes compare paired).
 3. The grown checkpoint is evaluated on the whole test split (training.evaluate) and compared with
    the five-domain checkpoint: the added domain's routed and oracle accuracy (difference with a
    paired bootstrap interval over prompts), the old domains' oracle accuracy, whether the old
@@ -110,57 +111,69 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="arliss,rodos")
     ap.add_argument("--domains", default="math,harmlessness")
-    ap.add_argument("--router", choices=ROUTER_SCHEMES, default=ROUTER_SCHEMES[0])
+    ap.add_argument("--router", default=ROUTER_SCHEMES[0],
+                    help=f"router scheme(s), comma-separated, from {list(ROUTER_SCHEMES)}: each grows the same "
+                         "four-domain checkpoint")
     ap.add_argument("--checkpoints", default="checkpoints")
-    ap.add_argument("--out", help="default: results/add_domain.json for the default router scheme, "
-                                  "results/add_domain_<scheme>.json for the others")
+    ap.add_argument("--results", type=Path, default=Path("results"),
+                    help="add_domain.json (default scheme) and add_domain_<scheme>.json go here")
     args = ap.parse_args(argv)
+    schemes = args.router.split(",")
+    if unknown := [s for s in schemes if s not in ROUTER_SCHEMES]:
+        ap.error(f"--router: unknown scheme(s) {unknown}; choose from {list(ROUTER_SCHEMES)}")
     load_start = os.getloadavg()
     root = Path(args.checkpoints)
     splits = load_splits(DOMAINS)
-    out_path = Path(args.out or results_path(args.router))
-    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    results.update({"router_scheme": args.router, "load_average_start": list(load_start)})
+    paths = {s: results_path(s, args.results) for s in schemes}
+    results = {s: json.loads(p.read_text()) if p.is_file() else {} for s, p in paths.items()}
+    for s in schemes:
+        results[s].update({"router_scheme": s, "load_average_start": list(load_start)})
     for method in args.methods.split(","):
         five = root / method
         full_eval = json.loads((five / "test_eval.json").read_text())
         retrain = CheckpointCard.load(five).extra["train"]["train_seconds"]
         for held_out in args.domains.split(","):
             print(f"[lodo] {method} without {held_out}", flush=True)
-            four_dir, grown_dir = root / f"lodo-{method}-minus-{held_out}", root / f"lodo-{method}-plus-{held_out}"
+            four_dir = root / f"lodo-{method}-minus-{held_out}"
             others = {d: splits[d] for d in DOMAINS if d != held_out}
             four_router = four_domain_checkpoint(five, four_dir, method, held_out, others)
-            if grown_dir.exists():
-                shutil.rmtree(grown_dir)
-            stats = add_domain(four_dir, held_out, Path(DATA_DIR) / f"{held_out}.jsonl.gz", grown_dir, method=method,
-                               old_splits=others, router=args.router)
-            grown = evaluate(load_checkpoint(grown_dir, method), splits, None)
-            new, old = grown["method"]["domains"], full_eval["method"]["domains"]
-            olds = [d for d in DOMAINS if d != held_out]
-            diff = paired_difference({held_out: new[held_out]}, {held_out: old[held_out]})
-            entry = {
-                "added_accuracy": new[held_out]["accuracy"], "full_accuracy": old[held_out]["accuracy"],
-                "added_minus_full": diff,
-                "added_oracle_accuracy": new[held_out]["oracle_accuracy"],
-                "full_oracle_accuracy": old[held_out]["oracle_accuracy"],
-                "old_max_abs_change": 100 * max(abs(new[d]["oracle_accuracy"] - old[d]["oracle_accuracy"]) for d in olds),
-                "old_routed_accuracy_change": {d: round(100 * (new[d]["accuracy"] - old[d]["accuracy"]), 2) for d in olds},
-                "old_weights_identical": all(_digest(grown_dir / _parts(method) / d) == _digest(five / _parts(method) / d)
-                                             for d in olds),
-                "router_accuracy": grown["router"]["accuracy"], "full_router_accuracy": full_eval["router"]["accuracy"],
-                "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
-                "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
-                "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
-                "router_scheme": args.router, "test_pairs": new[held_out]["pairs"],
-            }
-            results.setdefault(method, {})[held_out] = entry
-            print(f"[lodo] {method}+{held_out}: " + json.dumps({k: v for k, v in entry.items() if k != "added_minus_full"}),
-                  flush=True)
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            out_path.write_text(json.dumps(results, indent=1) + "\n")
-    results["load_average_end"] = list(os.getloadavg())
-    out_path.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {out_path}")
+            for scheme in schemes:
+                grown_dir = root / f"lodo-{method}-plus-{held_out}-{scheme}"
+                if grown_dir.exists():
+                    shutil.rmtree(grown_dir)
+                stats = add_domain(four_dir, held_out, Path(DATA_DIR) / f"{held_out}.jsonl.gz", grown_dir,
+                                   method=method, old_splits=others, router=scheme)
+                grown = evaluate(load_checkpoint(grown_dir, method), splits, None)
+                new, old = grown["method"]["domains"], full_eval["method"]["domains"]
+                olds = [d for d in DOMAINS if d != held_out]
+                diff = paired_difference({held_out: new[held_out]}, {held_out: old[held_out]})
+                entry = {
+                    "added_accuracy": new[held_out]["accuracy"], "full_accuracy": old[held_out]["accuracy"],
+                    "added_minus_full": diff,
+                    "added_oracle_accuracy": new[held_out]["oracle_accuracy"],
+                    "full_oracle_accuracy": old[held_out]["oracle_accuracy"],
+                    "old_max_abs_change": 100 * max(abs(new[d]["oracle_accuracy"] - old[d]["oracle_accuracy"]) for d in olds),
+                    "old_routed_accuracy_change": {d: round(100 * (new[d]["accuracy"] - old[d]["accuracy"]), 2) for d in olds},
+                    "old_weights_identical": all(_digest(grown_dir / _parts(method) / d) == _digest(five / _parts(method) / d)
+                                                 for d in olds),
+                    "router_accuracy": grown["router"]["accuracy"], "full_router_accuracy": full_eval["router"]["accuracy"],
+                    "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
+                    "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
+                    "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
+                    "router_scheme": scheme, "router_run": {k: v for k, v in stats["runs"]["router"].items()
+                                                           if k not in ("losses", "probe")},
+                    "test_pairs": new[held_out]["pairs"],
+                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+                results[scheme].setdefault(method, {})[held_out] = entry
+                print(f"[lodo] {method}+{held_out} ({scheme}): " + json.dumps(
+                    {k: v for k, v in entry.items() if k not in ("added_minus_full", "router_run")}), flush=True)
+                paths[scheme].parent.mkdir(parents=True, exist_ok=True)
+                paths[scheme].write_text(json.dumps(results[scheme], indent=1) + "\n")
+    for s in schemes:
+        results[s]["load_average_end"] = list(os.getloadavg())
+        paths[s].write_text(json.dumps(results[s], indent=1) + "\n")
+        print(f"wrote {paths[s]}")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def add_domain_table() -> str | None:
     if not runs:
         return None
     loads = ", ".join(f"{d.get('router_scheme')} {d['load_average_start'][0]:.2f}" for d in runs)
-    lines = [f"Load average at the start of each scheme's run: {loads}.", "",
+    lines = [f"Load average at the start of each scheme's latest run (it bears on the seconds, not on accuracy): {loads}.", "",
              "| router | method | added domain | added: routed acc. | five-domain: routed acc. | added minus five-domain [95% CI] "
              "| oracle acc. added / five | old domains: max oracle change | old weights identical | router acc. added / five "
              "| add s | retrain s | add / retrain |",
