@@ -107,6 +107,31 @@ def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, sp
     return run
 
 
+def _entry(method: str, held_out: str, scheme: str, grown: dict, full_eval: dict, stats: dict, retrain: float,
+           four_router: dict, grown_dir: Path, five: Path) -> dict:
+    """One results row: the grown checkpoint's test evaluation ``grown`` against the five-domain ``full_eval``."""
+    new, old = grown["method"]["domains"], full_eval["method"]["domains"]
+    olds = [d for d in DOMAINS if d != held_out]
+    return {
+        "added_accuracy": new[held_out]["accuracy"], "full_accuracy": old[held_out]["accuracy"],
+        "added_minus_full": paired_difference({held_out: new[held_out]}, {held_out: old[held_out]}),
+        "added_oracle_accuracy": new[held_out]["oracle_accuracy"],
+        "full_oracle_accuracy": old[held_out]["oracle_accuracy"],
+        "old_max_abs_change": 100 * max(abs(new[d]["oracle_accuracy"] - old[d]["oracle_accuracy"]) for d in olds),
+        "old_routed_accuracy_change": {d: round(100 * (new[d]["accuracy"] - old[d]["accuracy"]), 2) for d in olds},
+        "old_weights_identical": all(_digest(grown_dir / _parts(method) / d) == _digest(five / _parts(method) / d)
+                                     for d in olds),
+        "router_accuracy": grown["router"]["accuracy"], "full_router_accuracy": full_eval["router"]["accuracy"],
+        "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
+        "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
+        "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
+        "router_scheme": scheme, "router_run": {k: v for k, v in stats["runs"]["router"].items() if k not in ("losses", "probe")},
+        "test_pairs": new[held_out]["pairs"],
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_at_add": os.getloadavg()[0],
+    }
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="arliss,rodos")
@@ -144,27 +169,7 @@ def main(argv=None) -> None:
                 stats = add_domain(four_dir, held_out, Path(DATA_DIR) / f"{held_out}.jsonl.gz", grown_dir,
                                    method=method, old_splits=others, router=scheme)
                 grown = evaluate(load_checkpoint(grown_dir, method), splits, None)
-                new, old = grown["method"]["domains"], full_eval["method"]["domains"]
-                olds = [d for d in DOMAINS if d != held_out]
-                diff = paired_difference({held_out: new[held_out]}, {held_out: old[held_out]})
-                entry = {
-                    "added_accuracy": new[held_out]["accuracy"], "full_accuracy": old[held_out]["accuracy"],
-                    "added_minus_full": diff,
-                    "added_oracle_accuracy": new[held_out]["oracle_accuracy"],
-                    "full_oracle_accuracy": old[held_out]["oracle_accuracy"],
-                    "old_max_abs_change": 100 * max(abs(new[d]["oracle_accuracy"] - old[d]["oracle_accuracy"]) for d in olds),
-                    "old_routed_accuracy_change": {d: round(100 * (new[d]["accuracy"] - old[d]["accuracy"]), 2) for d in olds},
-                    "old_weights_identical": all(_digest(grown_dir / _parts(method) / d) == _digest(five / _parts(method) / d)
-                                                 for d in olds),
-                    "router_accuracy": grown["router"]["accuracy"], "full_router_accuracy": full_eval["router"]["accuracy"],
-                    "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
-                    "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
-                    "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
-                    "router_scheme": scheme, "router_run": {k: v for k, v in stats["runs"]["router"].items()
-                                                           if k not in ("losses", "probe")},
-                    "test_pairs": new[held_out]["pairs"],
-                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
+                entry = _entry(method, held_out, scheme, grown, full_eval, stats, retrain, four_router, grown_dir, five)
                 results[scheme].setdefault(method, {})[held_out] = entry
                 print(f"[lodo] {method}+{held_out} ({scheme}): " + json.dumps(
                     {k: v for k, v in entry.items() if k not in ("added_minus_full", "router_run")}), flush=True)

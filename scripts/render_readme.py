@@ -154,7 +154,12 @@ def add_domain_table() -> str | None:
                     f"{e['old_max_abs_change']:.2f} points | {e['old_weights_identical']} | "
                     f"{100 * e['router_accuracy']:.1f} / {100 * e['full_router_accuracy']:.1f} | {e['add_seconds']:.0f} | "
                     f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.2f} |")
-    return "\n".join(lines)
+    notes = [f"- {e['router_scheme']} {method} {domain}: router validation accuracy "
+             + ", ".join(f"{100 * v['accuracy']:.1f}% at step {v['step']}" for v in e["router_run"]["evals"])
+             + f"; kept step {e['router_run']['chosen_step']} of {e['router_run']['steps']}."
+             for d in runs for method in ("arliss", "rodos") for domain, e in d.get(method, {}).items()
+             if e.get("router_run", {}).get("evals") and e["router_run"].get("steps")]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def _coverage(c: dict | None) -> str:
