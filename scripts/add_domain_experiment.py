@@ -1,7 +1,7 @@
 """Leave one domain out, add it back: does growing ARLISS/RODOS match training with it? (issue 14)
 
     python scripts/add_domain_experiment.py [--methods arliss,rodos] [--domains math,harmlessness]
-        [--router head[,warm,full]] [--results results]
+        [--router head[,warm,top,full]] [--results results] [--reuse-four]
 
 Needs ``make reproduce``'s five-domain checkpoints (``checkpoints/<method>`` with ``test_eval.json``).
 For each method and held-out domain ``d``:
@@ -68,6 +68,16 @@ def _parts(method: str) -> str:
     return "adapters" if method == "arliss" else "rewards"
 
 
+def reused_four_domain_checkpoint(five: Path, dst: Path, held_out: str) -> dict:
+    """The router run of an earlier step 1 in ``dst`` (``--reuse-four``), checked to come from ``five`` without ``held_out``."""
+    card = CheckpointCard.load(dst)
+    train = card.extra.get("train", {})
+    if train.get("held_out") != held_out or train.get("derived_from") != str(five):
+        raise ValueError(f"'{dst}' holds {train.get('derived_from')!r} without {train.get('held_out')!r}, "
+                         f"not {str(five)!r} without {held_out!r}: run without --reuse-four")
+    return train["runs"]["router"]
+
+
 def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, splits: dict) -> dict:
     """``five`` without ``held_out``: old parts copied, router trained on the other domains (step 1)."""
     card = CheckpointCard.load(five)
@@ -122,6 +132,8 @@ def _entry(method: str, held_out: str, scheme: str, grown: dict, full_eval: dict
         "old_weights_identical": all(_digest(grown_dir / _parts(method) / d) == _digest(five / _parts(method) / d)
                                      for d in olds),
         "router_accuracy": grown["router"]["accuracy"], "full_router_accuracy": full_eval["router"]["accuracy"],
+        "added_router_accuracy": new[held_out]["router_accuracy"],          # on the added domain's test pairs
+        "full_added_router_accuracy": old[held_out]["router_accuracy"],
         "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
         "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
         "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
@@ -140,6 +152,9 @@ def main(argv=None) -> None:
                     help=f"router scheme(s), comma-separated, from {list(ROUTER_SCHEMES)}: each grows the same "
                          "four-domain checkpoint")
     ap.add_argument("--checkpoints", default="checkpoints")
+    ap.add_argument("--reuse-four", action="store_true",
+                    help="grow the four-domain checkpoints an earlier run left (paired with its rows) "
+                         "instead of training their routers again")
     ap.add_argument("--results", type=Path, default=Path("results"),
                     help="add_domain.json (default scheme) and add_domain_<scheme>.json go here")
     args = ap.parse_args(argv)
@@ -161,7 +176,8 @@ def main(argv=None) -> None:
             print(f"[lodo] {method} without {held_out}", flush=True)
             four_dir = root / f"lodo-{method}-minus-{held_out}"
             others = {d: splits[d] for d in DOMAINS if d != held_out}
-            four_router = four_domain_checkpoint(five, four_dir, method, held_out, others)
+            four_router = (reused_four_domain_checkpoint(five, four_dir, held_out) if args.reuse_four
+                           else four_domain_checkpoint(five, four_dir, method, held_out, others))
             for scheme in schemes:
                 grown_dir = root / f"lodo-{method}-plus-{held_out}-{scheme}"
                 if grown_dir.exists():

@@ -159,6 +159,10 @@ def add_domain_table() -> str | None:
              + f"; kept step {e['router_run']['chosen_step']} of {e['router_run']['steps']}."
              for d in runs for method in ("arliss", "rodos") for domain, e in d.get(method, {}).items()
              if e.get("router_run", {}).get("evals") and e["router_run"].get("steps")]
+    notes += [f"- {e['router_scheme']} {method} {domain}: router accuracy on the added domain's test pairs "
+              f"{100 * e['added_router_accuracy']:.1f}% (five-domain {100 * e['full_added_router_accuracy']:.1f}%)."
+              for d in runs for method in ("arliss", "rodos") for domain, e in d.get(method, {}).items()
+              if "added_router_accuracy" in e]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

@@ -45,9 +45,13 @@ def grown(tmp_path_factory):
                           old_splits={d: splits[d] for d in OLD}, router="full")
         warm = add_domain(src, NEW, data, root / f"{method}-warm", method=method,
                           old_splits={d: splits[d] for d in OLD}, router="warm")
+        with pytest.MonkeyPatch.context() as mp:                 # the tiny model has 2 layers: train the top one
+            mp.setattr("training.add_domain.TOP_LAYERS", 1)
+            top = add_domain(src, NEW, data, root / f"{method}-top", method=method,
+                             old_splits={d: splits[d] for d in OLD}, router="top")
         out[method] = {"src": src, "dst": root / f"{method}-grown", "before": before, "stats": stats,
                        "full": root / f"{method}-full", "full_stats": full, "warm": root / f"{method}-warm",
-                       "warm_stats": warm, "data": data}
+                       "warm_stats": warm, "top": root / f"{method}-top", "top_stats": top, "data": data}
     return out, splits
 
 
@@ -129,6 +133,34 @@ def test_warm_scheme_fine_tunes_the_head_refit_on_a_sample_and_keeps_the_better(
     moved = not all(torch.equal(v, out[k]) for k, v in src.items())
     assert moved == (warm["chosen_step"] > 0), warm["chosen_step"]
     result = evaluate(load_checkpoint(run["warm"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
+    assert result["router"]["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_top_scheme_trains_only_the_routers_top_layers_from_the_head_refit(grown, method):
+    from safetensors.torch import load_file
+    runs, splits = grown
+    run = runs[method]
+    top = run["top_stats"]["runs"]["router"]
+    assert top["scheme"] == "top" and top["layers"] == 1 and top["steps"] > 0 and top["trained_parameters"] > 0
+    start = next(e for e in top["evals"] if e["step"] == 0)
+    assert start["accuracy"] == top["head_val_accuracy"]
+    assert top["chosen_step"] in (0, top["steps"]) and top["val_accuracy"] >= start["accuracy"]
+    if method == "arliss":
+        src = load_file(run["src"] / "adapters" / "router" / "adapter_model.safetensors")
+        out = load_file(run["top"] / "adapters" / "router" / "adapter_model.safetensors")
+        old_parts = [run["src"] / "adapters" / d for d in OLD], [run["top"] / "adapters" / d for d in OLD]
+    else:
+        src = {k: v for k, v in load_file(run["src"] / "router" / "model.safetensors").items() if not k.startswith("score.")}
+        out = load_file(run["top"] / "router" / "model.safetensors")
+        old_parts = [run["src"] / "rewards" / d for d in OLD], [run["top"] / "rewards" / d for d in OLD]
+    assert all(digests(a) == digests(b) for a, b in zip(*old_parts)), "old reward parts must stay byte-identical"
+    upper = [k for k in src if ".layer.1." in k]
+    assert upper and len(upper) < len(src)
+    assert all(torch.equal(v, out[k]) for k, v in src.items() if k not in upper), "the frozen layers moved"
+    moved = not all(torch.equal(src[k], out[k]) for k in upper)
+    assert moved == (top["chosen_step"] > 0), top["chosen_step"]
+    result = evaluate(load_checkpoint(run["top"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
     assert result["router"]["accuracy"] >= 0.9
 
 

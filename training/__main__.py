@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="add-domain: where the grown checkpoint goes (default: <from>-<domain>)")
     parser.add_argument("--router", choices=ROUTER_SCHEMES, default=ROUTER_SCHEMES[0],
                         help="add-domain: refit only the router's head on its frozen features (default), then also "
-                             "fine-tune the router briefly (warm), or retrain it (full); see training/add_domain.py")
+                             "fine-tune the router briefly (warm), train its top layers on cached states (top), or "
+                             "retrain it (full); see training/add_domain.py")
     args = parser.parse_args(argv)
     if args.command == "add-domain":
         missing = [f"--{k}" for k, v in (("from", args.source), ("domain", args.domain), ("data", args.data)) if not v]

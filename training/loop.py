@@ -93,8 +93,11 @@ def param_groups(named: list[tuple[str, nn.Parameter]], weight_decay: float, lr:
     return groups
 
 
-def _run(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: list[nn.Module], lengths,
-         cfg: LoopConfig, desc: str, validate: Callable[[], dict] | None) -> dict:
+def run_steps(step_fn: Callable[[list[int]], torch.Tensor], named_params, modules: list[nn.Module], lengths,
+              cfg: LoopConfig, desc: str, validate: Callable[[], dict] | None) -> dict:
+    """The training loop every run shares: ``step_fn(example indices) -> loss`` over length batches of
+    ``lengths``, AdamW with linear warm-up and decay, validation at ``cfg.eval_points`` (and at the
+    start), the best-validated parameters kept. Returns losses, seconds, steps, evals, chosen_step."""
     groups = param_groups(list(named_params), cfg.weight_decay, cfg.lr, cfg.head_lr)
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
@@ -202,7 +205,7 @@ def train_pairwise(score_fn: Callable[[dict], tuple[torch.Tensor, torch.Tensor |
         loss = bradley_terry_loss(c, r)
         return loss + aux.float() if aux is not None else loss
 
-    return _run(step, named_params, modules, _pair_lengths(chosen, rejected), cfg, desc, validate)
+    return run_steps(step, named_params, modules, _pair_lengths(chosen, rejected), cfg, desc, validate)
 
 
 def classifier_validation(logits_fn, examples: list[Encoded], labels: list[int], pad_id: int,
@@ -228,4 +231,4 @@ def train_classifier(logits_fn: Callable[[dict], torch.Tensor], named_params, mo
     def step(idx: list[int]) -> torch.Tensor:
         return F.cross_entropy(logits_fn(collate([examples[i] for i in idx], pad_id)).float(), target[idx])
 
-    return _run(step, named_params, modules, [len(e.input_ids) for e in examples], cfg, desc, validate)
+    return run_steps(step, named_params, modules, [len(e.input_ids) for e in examples], cfg, desc, validate)
