@@ -189,7 +189,7 @@ def test_int8_sensitivity_measures_each_keep_choice_on_a_tiny_bundle(tiny_bundle
     pairs = {d: tiny_splits[d]["test"][:6] for d in tiny_splits}
     r = measure(tiny_bundles["arliss"], pairs, threads=1)
     variants = r["variants"]
-    assert set(variants) == {"fp32", *KEEP_FP32} and r["pairs"] == 6 * len(pairs)
+    assert set(variants) == set(KEEP_FP32) and r["pairs"] == 6 * len(pairs)
     assert variants["every"]["rewritten"] > variants["contracting"]["rewritten"] > 0
     for name in KEEP_FP32:
         v = variants[name]
