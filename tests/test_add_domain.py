@@ -105,9 +105,24 @@ def test_head_scheme_keeps_the_router_body_and_full_scheme_retrains_it(grown, me
     assert result["router"]["accuracy"] >= 0.9
 
 
+def router_weights_with_old_parts_identical(run: dict, method: str, key: str) -> tuple[dict, dict]:
+    """The router's weights (RODOS: its body) in the source and in grown checkpoint ``run[key]``,
+    after checking that the old reward parts of the two are byte-identical."""
+    from safetensors.torch import load_file
+    if method == "arliss":
+        src = load_file(run["src"] / "adapters" / "router" / "adapter_model.safetensors")
+        out = load_file(run[key] / "adapters" / "router" / "adapter_model.safetensors")
+    else:
+        src = {k: v for k, v in load_file(run["src"] / "router" / "model.safetensors").items() if not k.startswith("score.")}
+        out = load_file(run[key] / "router" / "model.safetensors")
+    parts = "adapters" if method == "arliss" else "rewards"
+    assert all(digests(run["src"] / parts / d) == digests(run[key] / parts / d) for d in OLD), \
+        "old reward parts must stay byte-identical"
+    return src, out
+
+
 @pytest.mark.parametrize("method", ["arliss", "rodos"])
 def test_warm_scheme_fine_tunes_the_head_refit_on_a_sample_and_keeps_the_better(grown, method):
-    from safetensors.torch import load_file
     from training.add_domain import WARM_FRACTION
     runs, splits = grown
     run = runs[method]
@@ -121,15 +136,7 @@ def test_warm_scheme_fine_tunes_the_head_refit_on_a_sample_and_keeps_the_better(
     start = next(e for e in warm["evals"] if e["step"] == 0)
     assert start["accuracy"] == pytest.approx(head["val_accuracy"], abs=1e-6)      # it starts from the head refit
     assert warm["chosen_step"] in (0, warm["steps"]) and warm["val_accuracy"] >= start["accuracy"]
-    if method == "arliss":
-        src = load_file(run["src"] / "adapters" / "router" / "adapter_model.safetensors")
-        out = load_file(run["warm"] / "adapters" / "router" / "adapter_model.safetensors")
-        old_parts = [run["src"] / "adapters" / d for d in OLD], [run["warm"] / "adapters" / d for d in OLD]
-    else:
-        src = {k: v for k, v in load_file(run["src"] / "router" / "model.safetensors").items() if not k.startswith("score.")}
-        out = load_file(run["warm"] / "router" / "model.safetensors")
-        old_parts = [run["src"] / "rewards" / d for d in OLD], [run["warm"] / "rewards" / d for d in OLD]
-    assert all(digests(a) == digests(b) for a, b in zip(*old_parts)), "old reward parts must stay byte-identical"
+    src, out = router_weights_with_old_parts_identical(run, method, "warm")
     moved = not all(torch.equal(v, out[k]) for k, v in src.items())
     assert moved == (warm["chosen_step"] > 0), warm["chosen_step"]
     result = evaluate(load_checkpoint(run["warm"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
@@ -138,7 +145,6 @@ def test_warm_scheme_fine_tunes_the_head_refit_on_a_sample_and_keeps_the_better(
 
 @pytest.mark.parametrize("method", ["arliss", "rodos"])
 def test_top_scheme_trains_only_the_routers_top_layers_from_the_head_refit(grown, method):
-    from safetensors.torch import load_file
     runs, splits = grown
     run = runs[method]
     top = run["top_stats"]["runs"]["router"]
@@ -146,15 +152,7 @@ def test_top_scheme_trains_only_the_routers_top_layers_from_the_head_refit(grown
     start = next(e for e in top["evals"] if e["step"] == 0)
     assert start["accuracy"] == top["head_val_accuracy"]
     assert top["chosen_step"] in (0, top["steps"]) and top["val_accuracy"] >= start["accuracy"]
-    if method == "arliss":
-        src = load_file(run["src"] / "adapters" / "router" / "adapter_model.safetensors")
-        out = load_file(run["top"] / "adapters" / "router" / "adapter_model.safetensors")
-        old_parts = [run["src"] / "adapters" / d for d in OLD], [run["top"] / "adapters" / d for d in OLD]
-    else:
-        src = {k: v for k, v in load_file(run["src"] / "router" / "model.safetensors").items() if not k.startswith("score.")}
-        out = load_file(run["top"] / "router" / "model.safetensors")
-        old_parts = [run["src"] / "rewards" / d for d in OLD], [run["top"] / "rewards" / d for d in OLD]
-    assert all(digests(a) == digests(b) for a, b in zip(*old_parts)), "old reward parts must stay byte-identical"
+    src, out = router_weights_with_old_parts_identical(run, method, "top")
     upper = [k for k in src if ".layer.1." in k]
     assert upper and len(upper) < len(src)
     assert all(torch.equal(v, out[k]) for k, v in src.items() if k not in upper), "the frozen layers moved"
