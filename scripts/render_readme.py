@@ -154,15 +154,18 @@ def add_domain_table() -> str | None:
                     f"{e['old_max_abs_change']:.2f} points | {e['old_weights_identical']} | "
                     f"{100 * e['router_accuracy']:.1f} / {100 * e['full_router_accuracy']:.1f} | {e['add_seconds']:.0f} | "
                     f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.2f} |")
-    notes = [f"- {e['router_scheme']} {method} {domain}: router validation accuracy "
-             + ", ".join(f"{100 * v['accuracy']:.1f}% at step {v['step']}" for v in e["router_run"]["evals"])
-             + f"; kept step {e['router_run']['chosen_step']} of {e['router_run']['steps']}."
-             for d in runs for method in ("arliss", "rodos") for domain, e in d.get(method, {}).items()
-             if e.get("router_run", {}).get("evals") and e["router_run"].get("steps")]
-    notes += [f"- {e['router_scheme']} {method} {domain}: router accuracy on the added domain's test pairs "
-              f"{100 * e['added_router_accuracy']:.1f}% (five-domain {100 * e['full_added_router_accuracy']:.1f}%)."
-              for d in runs for method in ("arliss", "rodos") for domain, e in d.get(method, {}).items()
-              if "added_router_accuracy" in e]
+    notes = []
+    for d in runs:
+        for method in ("arliss", "rodos"):
+            for domain, e in d.get(method, {}).items():
+                run, name = e.get("router_run", {}), f"- {e['router_scheme']} {method} {domain}:"
+                if run.get("evals") and run.get("steps"):
+                    notes.append(f"{name} router validation accuracy "
+                                 + ", ".join(f"{100 * v['accuracy']:.1f}% at step {v['step']}" for v in run["evals"])
+                                 + f"; kept step {run['chosen_step']} of {run['steps']}.")
+                if "added_router_accuracy" in e:
+                    notes.append(f"{name} router accuracy on the added domain's test pairs "
+                                 f"{100 * e['added_router_accuracy']:.1f}% (five-domain {100 * e['full_added_router_accuracy']:.1f}%).")
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

@@ -24,8 +24,8 @@
     LoRA weights; RODOS: the layers themselves) and its head train for ``TOP_EPOCHS`` epoch on
     every train prompt, from the ``"head"`` refit, with the lower layers frozen and run once over
     the prompts (their output cached, training.top_layers). Validation at the start and the end
-    picks the better. Costs about twice the head refit: on the leave-one-domain-out split it
-    reached the five-domain router's validation accuracy where the head refit stays below.
+    picks the better. Costs the head refit's forward pass plus one epoch through the top layers;
+    on the leave-one-domain-out runs it did not beat ``"head"`` reliably (README, add_domain_top.json).
   - ``"full"``: the router starts again (ARLISS: its adapter re-initialised; RODOS: a new router
     on the base model) and trains as in training.methods, probe start then fine-tuning.
 
@@ -161,7 +161,8 @@ def top_router(backbone: nn.Module, pooling: str, head: nn.Linear, named, module
     chosen = next(e for e in run["evals"] if e["step"] == run["chosen_step"])
     return {"scheme": "top", "seconds": time.perf_counter() - start, "head_seconds": head_seconds,
             "layers": TOP_LAYERS, "epochs": TOP_EPOCHS, "steps": run["steps"], "chosen_step": run["chosen_step"],
-            "val_accuracy": chosen["accuracy"], "head_val_accuracy": run["evals"][0]["accuracy"],
+            "val_accuracy": chosen["accuracy"],
+            "head_val_accuracy": next(t for t in probe["trials"] if t["lambda"] == probe["chosen_lambda"])["val_accuracy"],
             "evals": run["evals"], "losses": [round(x, 4) for x in run["losses"]],
             "trained_parameters": sum(p.numel() for _, p in trained), "probe": probe}
 
