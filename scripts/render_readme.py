@@ -166,7 +166,35 @@ def add_domain_table() -> str | None:
                 if "added_router_accuracy" in e:
                     notes.append(f"{name} router accuracy on the added domain's test pairs "
                                  f"{100 * e['added_router_accuracy']:.1f}% (five-domain {100 * e['full_added_router_accuracy']:.1f}%).")
-    return "\n".join(lines + ([""] + notes if notes else []))
+                if run.get("seconds") is not None:
+                    part = e["add_train_seconds"] - run["seconds"]
+                    notes.append(f"{name} of the {e['add_seconds']:.0f} s add, the new reward part trained {part:.0f} s "
+                                 f"({100 * part / e['retrain_seconds']:.0f}% of retraining all five), the router "
+                                 f"{run['seconds']:.0f} s, the rest {e['add_seconds'] - e['add_train_seconds']:.0f} s.")
+    return "\n".join(lines + ([""] + notes if notes else []) + ["", *_add_domain_bar(runs)])
+
+
+ADD_BAR_POINTS, ADD_BAR_SHARE = 1.5, 0.25   # issue 14: within 1.5 points of the five-domain model, <= 25% of retraining
+
+
+def _add_domain_bar(runs: list[dict]) -> list[str]:
+    """Per router scheme, which (method, added domain) rows meet issue 14's bar on accuracy and on time."""
+    out = []
+    for d in runs:
+        groups = {"within 1.5 points and at most 0.25 of retraining": [], "within 1.5 points, over 0.25 of retraining": [],
+                  "more than 1.5 points below": [], "more than 1.5 points above": []}
+        for method in ("arliss", "rodos"):
+            for domain, e in d.get(method, {}).items():
+                diff = 100 * e["added_minus_full"]["difference"]
+                if abs(diff) <= ADD_BAR_POINTS:
+                    key = ("within 1.5 points and at most 0.25 of retraining" if e["add_over_retrain"] <= ADD_BAR_SHARE
+                           else "within 1.5 points, over 0.25 of retraining")
+                else:
+                    key = "more than 1.5 points below" if diff < 0 else "more than 1.5 points above"
+                groups[key].append(f"{method} {domain}")
+        out.append(f"- `{d.get('router_scheme')}` against the bar (added minus five-domain point estimate; add / retrain): "
+                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items() if v) + ".")
+    return out
 
 
 def _coverage(c: dict | None) -> str:

@@ -32,8 +32,11 @@ def test_router_probe_separates_domains():
     x = centers[y] + torch.randn(300, 8)
     weight, bias, info = fit_router_head(x[:200], y[:200], x[200:], y[200:], 3)
     assert weight.shape == (3, 8) and bias.shape == (3,)
-    assert ((x[200:] @ weight.t() + bias).argmax(-1) == y[200:]).float().mean() > 0.95
+    accuracy = float(((x[200:] @ weight.t() + bias).argmax(-1) == y[200:]).float().mean())
+    assert accuracy > 0.95
     assert info["val_examples"] == 100
+    assert info["val_accuracy"] == pytest.approx(accuracy, abs=1e-6)     # the returned head's, not another trial's
+    assert info["val_accuracy"] == max(t["val_accuracy"] for t in info["trials"])
 
 
 def test_feature_cache_computes_once(tmp_path):

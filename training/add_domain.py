@@ -111,9 +111,8 @@ def refit_router_head(pool_fn, head: nn.Linear, splits: dict, cfg: TrainConfig, 
     val_x, val_y = features("validation", cfg.val_pairs_per_domain)
     weight, bias, info = fit_router_head(x, y, val_x, val_y, len(cfg.domains))
     _set_linear(head, weight, bias)
-    chosen = next(t for t in info["trials"] if t["lambda"] == info["chosen_lambda"])
     return {"scheme": "head", "seconds": time.perf_counter() - start, "steps": 0,
-            "val_accuracy": chosen["val_accuracy"], "probe": info}
+            "val_accuracy": info["val_accuracy"], "probe": info}
 
 
 def warm_router(logits_fn, named, modules, splits: dict, cfg: TrainConfig, tok, lr: float, desc: str,
@@ -162,7 +161,7 @@ def top_router(backbone: nn.Module, pooling: str, head: nn.Linear, named, module
     return {"scheme": "top", "seconds": time.perf_counter() - start, "head_seconds": head_seconds,
             "layers": TOP_LAYERS, "epochs": TOP_EPOCHS, "steps": run["steps"], "chosen_step": run["chosen_step"],
             "val_accuracy": chosen["accuracy"],
-            "head_val_accuracy": next(t for t in probe["trials"] if t["lambda"] == probe["chosen_lambda"])["val_accuracy"],
+            "head_val_accuracy": probe["val_accuracy"],
             "evals": run["evals"], "losses": [round(x, 4) for x in run["losses"]],
             "trained_parameters": sum(p.numel() for _, p in trained), "probe": probe}
 

@@ -168,7 +168,9 @@ def fit_pairwise_mlp(train_c: torch.Tensor, train_r: torch.Tensor, val_c: torch.
 
 def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
                     n: int, lambdas=ROUTER_LAMBDAS) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """n-way router head ``(weight [n, H], bias [n])`` by softmax regression; L2 weight chosen on validation."""
+    """n-way router head ``(weight [n, H], bias [n])`` by softmax regression; L2 weight chosen on validation.
+
+    ``info``: ``chosen_lambda``, the chosen weight's ``val_accuracy``, and every trial."""
     trials = []
     for lam in lambdas:
         w = torch.zeros(x.shape[1], n, requires_grad=True)
@@ -179,6 +181,6 @@ def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y
                        "val_accuracy": float((logits.argmax(-1) == val_y).float().mean()),
                        "w": w.detach().t().contiguous(), "b": b.detach()})
     best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
-    info = {"chosen_lambda": best["lambda"], "train_examples": len(x), "val_examples": len(val_x),
-            "trials": [{k: v for k, v in t.items() if k not in ("w", "b")} for t in trials]}
+    info = {"chosen_lambda": best["lambda"], "val_accuracy": best["val_accuracy"], "train_examples": len(x),
+            "val_examples": len(val_x), "trials": [{k: v for k, v in t.items() if k not in ("w", "b")} for t in trials]}
     return best["w"], best["b"], info
