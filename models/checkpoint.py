@@ -8,6 +8,9 @@ truncation policy, base model). Layout per method (all ordinary HF / PEFT artefa
     rodos     <dir>/router/                RewardModel, num_labels=n
               <dir>/rewards/<domain>/      one scalar reward model per domain
     arliss    <dir>/                       see models.arliss (adapters/, heads.safetensors)
+
+RODOS and ARLISS checkpoints may also hold ``router_features.safetensors``: their router's prompt
+features, which only training.add_domain reads (training.router_store); scoring never does.
 """
 from __future__ import annotations
 

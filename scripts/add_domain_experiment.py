@@ -10,7 +10,9 @@ For each method and held-out domain ``d``:
    (ARLISS) or reward models (RODOS) of the five-domain checkpoint, copied byte for byte, and a
    router trained on the four domains with the recipe of training.methods. Each reward adapter or
    model trains on its own domain's pairs only, so these are what a four-domain run trains, up to
-   the random stream; the router is the part that would differ, and it is trained here.
+   the random stream; the router is the part that would differ, and it is trained here. As
+   training does, the step stores the router's prompt features in it (training.router_store;
+   with ``--reuse-four``, when the checkpoint has none yet), timed apart from the addition.
 2. ``training.add_domain`` grows it by ``d`` from ``data/preferences/<d>.jsonl.gz`` (timed) into
    ``checkpoints/lodo-<method>-plus-<d>-<scheme>``, once per router scheme asked for (the same
    four-domain checkpoint for each, so the schemes compare paired).
@@ -41,10 +43,11 @@ from safetensors.torch import load_file, save_file
 from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard, load_checkpoint
-from training.add_domain import ROUTER_SCHEMES, _config, add_domain
+from training.add_domain import ROUTER_SCHEMES, _config, add_domain, write_router_features
 from training.data import DATA_DIR, DOMAINS, load_splits
 from training.evaluate import evaluate
 from training.methods import arliss_router, rodos_router
+from training.router_store import FILE as ROUTER_FEATURES
 from training.stats import paired_difference
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
@@ -118,7 +121,7 @@ def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, sp
 
 
 def _entry(method: str, held_out: str, scheme: str, grown: dict, full_eval: dict, stats: dict, retrain: float,
-           four_router: dict, grown_dir: Path, five: Path) -> dict:
+           four_router: dict, grown_dir: Path, five: Path, store: dict | None) -> dict:
     """One results row: the grown checkpoint's test evaluation ``grown`` against the five-domain ``full_eval``."""
     new, old = grown["method"]["domains"], full_eval["method"]["domains"]
     olds = [d for d in DOMAINS if d != held_out]
@@ -136,6 +139,7 @@ def _entry(method: str, held_out: str, scheme: str, grown: dict, full_eval: dict
         "full_added_router_accuracy": old[held_out]["router_accuracy"],
         "four_domain_router_val_accuracy": max(e["accuracy"] for e in four_router["evals"]) if four_router["evals"] else None,
         "add_seconds": stats["add_seconds"], "add_train_seconds": stats["train_seconds"],
+        "four_domain_router_features": store,   # storing them in step 1 (None: an earlier run had)
         "retrain_seconds": retrain, "add_over_retrain": stats["add_seconds"] / retrain,
         "router_scheme": scheme, "router_run": {k: v for k, v in stats["runs"]["router"].items() if k not in ("losses", "probe")},
         "test_pairs": new[held_out]["pairs"],
@@ -178,6 +182,7 @@ def main(argv=None) -> None:
             others = {d: splits[d] for d in DOMAINS if d != held_out}
             four_router = (reused_four_domain_checkpoint(five, four_dir, held_out) if args.reuse_four
                            else four_domain_checkpoint(five, four_dir, method, held_out, others))
+            store = None if (four_dir / ROUTER_FEATURES).is_file() else write_router_features(four_dir, others)
             for scheme in schemes:
                 grown_dir = root / f"lodo-{method}-plus-{held_out}-{scheme}"
                 if grown_dir.exists():
@@ -185,7 +190,7 @@ def main(argv=None) -> None:
                 stats = add_domain(four_dir, held_out, Path(DATA_DIR) / f"{held_out}.jsonl.gz", grown_dir,
                                    method=method, old_splits=others, router=scheme)
                 grown = evaluate(load_checkpoint(grown_dir, method), splits, None)
-                entry = _entry(method, held_out, scheme, grown, full_eval, stats, retrain, four_router, grown_dir, five)
+                entry = _entry(method, held_out, scheme, grown, full_eval, stats, retrain, four_router, grown_dir, five, store)
                 results[scheme].setdefault(method, {})[held_out] = entry
                 print(f"[lodo] {method}+{held_out} ({scheme}): " + json.dumps(
                     {k: v for k, v in entry.items() if k not in ("added_minus_full", "router_run")}), flush=True)

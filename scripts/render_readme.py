@@ -153,7 +153,7 @@ def add_domain_table() -> str | None:
                     f"({verdict}) | {100 * e['added_oracle_accuracy']:.1f} / {100 * e['full_oracle_accuracy']:.1f} | "
                     f"{e['old_max_abs_change']:.2f} points | {e['old_weights_identical']} | "
                     f"{100 * e['router_accuracy']:.1f} / {100 * e['full_router_accuracy']:.1f} | {e['add_seconds']:.0f} | "
-                    f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.2f} |")
+                    f"{e['retrain_seconds']:.0f} | {e['add_over_retrain']:.3f} |")
     notes = []
     for d in runs:
         for method in ("arliss", "rodos"):
@@ -170,8 +170,22 @@ def add_domain_table() -> str | None:
                     part = e["add_train_seconds"] - run["seconds"]
                     notes.append(f"{name} of the {e['add_seconds']:.0f} s add, the new reward part trained {part:.0f} s "
                                  f"({100 * part / e['retrain_seconds']:.0f}% of retraining all five), the router "
-                                 f"{run['seconds']:.0f} s, the rest {e['add_seconds'] - e['add_train_seconds']:.0f} s.")
+                                 f"{run['seconds']:.0f} s{_router_prompts(run, e)}, the rest "
+                                 f"{e['add_seconds'] - e['add_train_seconds']:.0f} s.")
     return "\n".join(lines + ([""] + notes if notes else []) + ["", *_add_domain_bar(runs)])
+
+
+def _router_prompts(run: dict, e: dict) -> str:
+    """Which prompts the router's body ran over in an addition (training.router_store)."""
+    f = run.get("features")
+    if run.get("scheme") != "head":
+        return ""
+    if not f:
+        return " (over every domain's prompts: measured before checkpoints stored their router features)"
+    once = e.get("four_domain_router_features")
+    stored = f" (storing them in the four-domain checkpoint took {once['seconds']:.0f} s, once)" if once else ""
+    return (f" (over the new domain's {sum(f['computed'].values())} prompts; the old domains' "
+            f"{sum(f['reused'].values())} from the checkpoint's stored features{stored})")
 
 
 ADD_BAR_POINTS, ADD_BAR_SHARE = 1.5, 0.25   # issue 14: within 1.5 points of the five-domain model, <= 25% of retraining

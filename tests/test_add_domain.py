@@ -194,3 +194,74 @@ def test_grown_checkpoint_exports_and_serves_n_plus_one_domains(grown, method, t
     served = engine.score([p.prompt for p in pairs], [p.chosen for p in pairs], [NEW] * len(pairs)).rewards
     chosen, _ = pair_rewards(load_checkpoint(runs[method]["dst"], method), pairs, NEW)
     assert abs(served - chosen).max() < 1e-4
+
+
+@pytest.mark.parametrize("method", ["arliss", "rodos"])
+def test_head_scheme_runs_the_router_over_the_new_domain_only_and_passes_its_store_on(grown, method, tmp_path):
+    import shutil
+    from safetensors.torch import load_file
+    from training.add_domain import write_router_features
+    from training.router_store import FILE
+    runs, splits = grown
+    run = runs[method]
+    entries = lambda domains: {f"{d}/{s}" for d in domains for s in ("train", "validation")}
+    assert set(load_file(run["src"] / FILE)) == entries(OLD)                 # training wrote the source's
+    features = run["stats"]["runs"]["router"]["features"]
+    assert set(features["reused"]) == entries(OLD) and set(features["computed"]) == entries((NEW,))
+    for key in ("full", "warm", "top"):                                     # their router body moved (or may have)
+        assert not (run[key] / FILE).exists(), key
+    # The grown store equals the grown body's own features, computed from scratch.
+    fresh = tmp_path / "fresh"
+    shutil.copytree(run["dst"], fresh)
+    (fresh / FILE).unlink()
+    new_split = split_pairs(load_pairs_file(run["data"], NEW))
+    stats = write_router_features(fresh, {**{d: splits[d] for d in OLD}, NEW: new_split})
+    assert stats["prompts"] > 0
+    stored, recomputed = load_file(run["dst"] / FILE), load_file(fresh / FILE)
+    assert set(stored) == set(recomputed) == entries(OLD + (NEW,))
+    for key in stored:
+        torch.testing.assert_close(stored[key], recomputed[key], rtol=0, atol=1e-5)
+
+
+def test_router_store_ignores_another_bodys_features_and_changed_prompts(tmp_path):
+    from training.router_store import RouterFeatures
+    context = {"body_sha256": "a" * 64, "tokenizer_sha256": "t", "router_max_length": 16, "pooling": "mean",
+               "bf16": True}
+    store = RouterFeatures(context)
+    x = torch.randn(3, 4)
+    store.get("alpha", "train", ["p1", "p2", "p3"], lambda: x)
+    store.save(tmp_path, ["alpha"])
+    same = RouterFeatures.load(tmp_path, context)
+    calls = []
+    got = same.get("alpha", "train", ["p1", "p2", "p3"], lambda: calls.append(1) or torch.zeros(3, 4))
+    assert torch.equal(got, x) and not calls and same.report()["reused"] == {"alpha/train": 3}
+    got = same.get("alpha", "train", ["p1", "p2", "p4"], lambda: torch.zeros(3, 4))     # other prompts: recomputed
+    assert torch.equal(got, torch.zeros(3, 4)) and same.report()["computed"] == {"alpha/train": 3}
+    other = RouterFeatures.load(tmp_path, {**context, "body_sha256": "b" * 64})
+    assert "body_sha256" in other.report()["source"] and not other.entries
+    with pytest.raises(ValueError, match=r"alpha/validation must be \[2, H\]"):
+        other.get("alpha", "validation", ["p1", "p2"], lambda: torch.zeros(3, 4))
+
+
+def test_router_features_command_names_missing_data(grown, capsys):
+    from training.__main__ import main
+    runs, _ = grown
+    assert main(["router-features", "--from", str(runs["arliss"]["src"])]) == 2
+    assert "not vendored" in capsys.readouterr().err
+
+
+def test_routing_of_names_where_a_domains_prompts_go():
+    from training.add_domain import routing_of
+    confusion = [[8, 2, 0], [1, 9, 0], [0, 6, 4]]
+    assert routing_of(confusion, ("a", "b", "c"), "c") == {"prompts": 10, "recall": 0.4, "most_confused_with": "b",
+                                                           "count": 6}
+    assert routing_of([[5, 0], [0, 5]], ("a", "b"), "b")["most_confused_with"] is None
+
+
+def test_head_scheme_reports_where_the_new_domains_prompts_go(grown):
+    runs, _ = grown
+    new_split = split_pairs(load_pairs_file(runs["arliss"]["data"], NEW))
+    for method in ("arliss", "rodos"):
+        routed = runs[method]["stats"]["runs"]["router"]["new_domain"]
+        assert routed["prompts"] == len({p.prompt for p in new_split["validation"]})
+        assert 0.0 <= routed["recall"] <= 1.0 and routed["count"] <= routed["prompts"]

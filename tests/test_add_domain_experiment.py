@@ -39,7 +39,8 @@ def test_entry_compares_the_grown_checkpoint_with_the_five_domain_one(tmp_path):
     stats = {"add_seconds": 300.0, "train_seconds": 290.0, "runs": {"router": {"scheme": "top", "steps": 5,
                                                                              "losses": [1.0], "probe": {}}}}
     four_router = {"evals": [{"step": 0, "accuracy": 0.97}, {"step": 9, "accuracy": 0.99}]}
-    row = lodo._entry("arliss", HELD, "top", grown, full, stats, 1200.0, four_router, grown_dir, five)
+    store = {"seconds": 20.0, "prompts": 3730}
+    row = lodo._entry("arliss", HELD, "top", grown, full, stats, 1200.0, four_router, grown_dir, five, store)
     assert row["added_accuracy"] == 0.5 and row["full_accuracy"] == 0.6
     assert row["added_minus_full"]["difference"] == pytest.approx(-0.1)
     assert row["old_max_abs_change"] == pytest.approx(1.0)                  # math's oracle moved 1 point
@@ -48,9 +49,10 @@ def test_entry_compares_the_grown_checkpoint_with_the_five_domain_one(tmp_path):
     assert (row["added_router_accuracy"], row["full_added_router_accuracy"]) == (0.75, 0.85)
     assert row["add_over_retrain"] == pytest.approx(0.25) and row["four_domain_router_val_accuracy"] == 0.99
     assert "losses" not in row["router_run"] and "probe" not in row["router_run"]
+    assert row["four_domain_router_features"] == store
     (grown_dir / "adapters" / "math" / "w.bin").write_bytes(b"changed")
     assert lodo._entry("arliss", HELD, "top", grown, full, stats, 1200.0, four_router, grown_dir,
-                       five)["old_weights_identical"] is False
+                       five, None)["old_weights_identical"] is False
 
 
 def test_reuse_refuses_a_four_domain_checkpoint_of_another_source(tmp_path):

@@ -37,6 +37,10 @@ def test_router_probe_separates_domains():
     assert info["val_examples"] == 100
     assert info["val_accuracy"] == pytest.approx(accuracy, abs=1e-6)     # the returned head's, not another trial's
     assert info["val_accuracy"] == max(t["val_accuracy"] for t in info["trials"])
+    pred = (x[200:] @ weight.t() + bias).argmax(-1)
+    confusion = info["val_confusion"]
+    assert [sum(row) for row in confusion] == [int((y[200:] == c).sum()) for c in range(3)]
+    assert all(confusion[t][p] == int(((y[200:] == t) & (pred == p)).sum()) for t in range(3) for p in range(3))
 
 
 def test_feature_cache_computes_once(tmp_path):

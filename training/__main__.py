@@ -1,7 +1,11 @@
 """``python -m training train|evaluate --method M [--quick] [--base-model PATH] ...``
 
 ``python -m training add-domain --method arliss|rodos --from CHECKPOINT --domain NAME --data PAIRS.jsonl
-[--out DIR] [--router head|warm|full]``: grow a routed checkpoint by one domain (training.add_domain).
+[--out DIR] [--router head|warm|top|full]``: grow a routed checkpoint by one domain (training.add_domain).
+
+``python -m training router-features --from CHECKPOINT``: store a routed checkpoint's router features
+(training.router_store) so that adding a domain runs the router over the new domain's prompts only;
+training writes them, this is for checkpoints made before it did.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import json
 import sys
 
 from models.checkpoint import METHODS, load_checkpoint
-from training.add_domain import ROUTER_SCHEMES, add_domain
+from training.add_domain import ROUTER_SCHEMES, add_domain, write_router_features
 from training.config import QUICK, TrainConfig
 from training.data import load_splits
 from training.evaluate import evaluate
@@ -28,7 +32,7 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("command", choices=["train", "evaluate", "add-domain"])
+    parser.add_argument("command", choices=["train", "evaluate", "add-domain", "router-features"])
     parser.add_argument("--method", choices=METHODS + ("all",), default="all")
     parser.add_argument("--quick", action="store_true", help="small subset, minutes on a CPU")
     parser.add_argument("--base-model", help="local Hugging Face checkpoint (default: all-MiniLM-L6-v2)")
@@ -36,7 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--out-dir")
-    parser.add_argument("--from", dest="source", help="add-domain: the checkpoint to grow")
+    parser.add_argument("--from", dest="source", help="add-domain: the checkpoint to grow; router-features: the "
+                                                      "checkpoint to store them in")
     parser.add_argument("--domain", help="add-domain: the new domain's name")
     parser.add_argument("--data", help="add-domain: the new domain's pairs (JSONL, .gz allowed)")
     parser.add_argument("--out", help="add-domain: where the grown checkpoint goes (default: <from>-<domain>)")
@@ -45,6 +50,16 @@ def main(argv=None) -> int:
                              "fine-tune the router briefly (warm), train its top layers on cached states (top), or "
                              "retrain it (full); see training/add_domain.py")
     args = parser.parse_args(argv)
+    if args.command == "router-features":
+        if not args.source:
+            parser.error("router-features needs --from CHECKPOINT")
+        try:
+            stats = write_router_features(args.source)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"stored the router features of {stats['prompts']} prompts in {stats['seconds']:.0f}s -> {args.source}")
+        return 0
     if args.command == "add-domain":
         missing = [f"--{k}" for k, v in (("from", args.source), ("domain", args.domain), ("data", args.data)) if not v]
         if missing or args.method == "all":
@@ -56,6 +71,12 @@ def main(argv=None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"{args.method}: added '{args.domain}' in {stats['add_seconds']:.0f}s -> {out}")
+        routed = stats["runs"]["router"].get("new_domain")
+        if routed:       # the head scheme: where the new domain's validation prompts go
+            print(f"router: {100 * routed['recall']:.1f}% of '{args.domain}' validation prompts ({routed['prompts']}) "
+                  f"route to it" + (f"; {routed['count']} go to '{routed['most_confused_with']}' (if that is too "
+                                    f"many, --router top or full train the router further)"
+                                    if routed["most_confused_with"] else ""))
         return 0
     cfg = config_from_args(args)
     splits = load_splits(cfg.domains)

@@ -14,7 +14,11 @@
   - ``"head"`` (default, cheap): the router's body (ARLISS's router adapter, RODOS's router
     encoder) stays as it is, byte for byte; only its head is refitted, (n+1)-way, as the
     softmax-regression probe of training.probe on the frozen body's prompt features (L2 weight
-    chosen on validation). Costs one forward pass over the prompts.
+    chosen on validation). Costs one forward pass over the new domain's prompts: the old domains'
+    features come from the checkpoint's store (training.router_store), which training writes and
+    this scheme passes on, grown, to the new checkpoint. A checkpoint without one (or with one from
+    another body) costs a pass over every domain's prompts (the card's ``features`` entry says which);
+    ``python -m training router-features --from CHECKPOINT`` writes it once.
   - ``"warm"``: the ``"head"`` refit, then the whole router (body and head) fine-tuned for a short
     run on a random ``WARM_FRACTION`` of each domain's train prompts (the class proportions of
     training), with the training recipe's learning rate. Validation at the start and the end picks
@@ -56,9 +60,10 @@ from models.text import TRUNCATION_POLICY
 from training.config import TrainConfig
 from training.data import DOMAINS, load_pairs_file, load_splits, split_pairs
 from training.methods import (_base, _loop, _router, _router_data, _set_linear, arliss_reward_adapter,
-                              arliss_router, rodos_reward_model, rodos_router)
+                              arliss_router, rodos_reward_model, rodos_router, store_router_features)
 from training.loop import run_steps
-from training.probe import fit_router_head, pooled_features
+from training.probe import fit_router_head
+from training.router_store import RouterFeatures, arliss_body, body_context, prompt_features, rodos_body
 from training.top_layers import TopLayers, classifier_check, classifier_step
 
 ROUTED = ("arliss", "rodos")
@@ -94,25 +99,40 @@ def _grown_linear(old: nn.Linear, rows: int) -> nn.Linear:
     return new
 
 
-def refit_router_head(pool_fn, head: nn.Linear, splits: dict, cfg: TrainConfig, tok) -> dict:
+def refit_router_head(pool_fn, head: nn.Linear, splits: dict, cfg: TrainConfig, tok,
+                      store: RouterFeatures | None = None) -> dict:
     """The ``"head"`` scheme: ``head`` [n, H] refitted as a softmax probe on ``pool_fn``'s prompt features.
 
     ``pool_fn(batch) -> [B, H]`` is the frozen router body; the train prompts are the probe's
     (``cfg.probe_pairs_per_domain`` a domain, None: all), the L2 weight is chosen on validation.
+    ``store`` (training.router_store, made for this body) supplies the features it holds and keeps
+    the ones computed here; the run's ``features`` entry says which were which.
     """
     start = time.perf_counter()
 
     def features(split: str, per_domain: int | None):
-        examples, labels = _router_data(splits, cfg, tok, split, per_domain)
-        with torch.no_grad():
-            return pooled_features(pool_fn, examples, tok.pad_token_id, bf16=cfg.bf16), torch.tensor(labels)
+        return prompt_features(store, pool_fn, splits, cfg.domains, split, per_domain, tok, cfg.router_max_length,
+                               cfg.bf16)
 
     x, y = features("train", cfg.probe_pairs_per_domain)
     val_x, val_y = features("validation", cfg.val_pairs_per_domain)
     weight, bias, info = fit_router_head(x, y, val_x, val_y, len(cfg.domains))
     _set_linear(head, weight, bias)
     return {"scheme": "head", "seconds": time.perf_counter() - start, "steps": 0,
-            "val_accuracy": info["val_accuracy"], "probe": info}
+            "val_accuracy": info["val_accuracy"], "probe": info,
+            "new_domain": routing_of(info["val_confusion"], cfg.domains, cfg.domains[-1]),
+            "features": store.report() if store is not None else None}
+
+
+def routing_of(confusion: list[list[int]], domains: tuple[str, ...], domain: str) -> dict:
+    """Where ``domain``'s validation prompts go under a router with ``confusion`` ([true][predicted] counts):
+    its ``recall``, and the other domain that takes most of the rest (``most_confused_with``, ``count``)."""
+    i = domains.index(domain)
+    row = confusion[i]
+    others = [(row[j], d) for j, d in enumerate(domains) if j != i]
+    count, other = max(others) if others else (0, None)
+    return {"prompts": sum(row), "recall": row[i] / max(1, sum(row)), "most_confused_with": other if count else None,
+            "count": count}
 
 
 def warm_router(logits_fn, named, modules, splits: dict, cfg: TrainConfig, tok, lr: float, desc: str,
@@ -172,15 +192,14 @@ def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConf
     plain = _backbone(grown)                                  # layer names for the new adapter's targets
     model.backbone.add_adapter(domain, grown.lora_config(domain, plain))
     del plain
-    if router == "full":                                      # the router starts again, as in training
-        model.reset_router()
     n = len(grown.domains)
     model.reward_heads = _grown_linear(model.reward_heads, n)
     model.router_head = _grown_linear(model.router_head, n)
     model.config = grown
     model.train()
     runs = {domain: arliss_reward_adapter(model, splits, cfg, tok, domain)}
-    if router == "full":
+    if router == "full":   # the router starts again, as in training (after the adapter: same random stream as head)
+        model.reset_router()
         runs["router"] = arliss_router(model, splits, cfg, tok)
     elif router == "top":
         named = model.trainable_for(ROUTER)                   # also makes the router adapter the active one
@@ -189,12 +208,17 @@ def _grow_arliss(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConf
                                     tok, cfg.lora_lr, "arliss/router-top", weight_decay=0.0)
     else:
         model.eval()
-        runs["router"] = refit_router_head(lambda b: model._pooled(ROUTER, b), model.router_head, splits, cfg, tok)
+        store = RouterFeatures.load(src, body_context(arliss_body(model), tok, cfg.router_max_length, grown.pooling,
+                                                      cfg.bf16))
+        runs["router"] = refit_router_head(lambda b: model._pooled(ROUTER, b), model.router_head, splits, cfg, tok,
+                                           store)
         if router == "warm":
             runs["router_head"], runs["router"] = runs["router"], warm_router(
                 model.router_logits, model.trainable_for(ROUTER), [model], splits, cfg, tok, cfg.lora_lr,
                 "arliss/router-warm", weight_decay=0.0)
     model.save(out)
+    if router == "head":                                      # same body: its n+1 domains' features go along
+        store.save(out, grown.domains)
     kept = grown.domains[:-1] + ((ROUTER,) if router == "head" else ())
     for old in kept:                                          # byte-identical copies of the untouched adapters
         shutil.rmtree(out / "adapters" / old)
@@ -220,13 +244,44 @@ def _grow_rodos(src: Path, out: Path, domain: str, splits: dict, cfg: TrainConfi
                                         classifier.named_parameters(), [classifier], splits, cfg, tok, cfg.router_lr,
                                         "rodos/router-top")
         else:
-            runs["router"] = refit_router_head(lambda b: classifier.pooled(**b), classifier.score, splits, cfg, tok)
+            store = RouterFeatures.load(src, body_context(rodos_body(classifier), tok, cfg.router_max_length,
+                                                          classifier.config.pooling, cfg.bf16))
+            runs["router"] = refit_router_head(lambda b: classifier.pooled(**b), classifier.score, splits, cfg, tok,
+                                               store)
         if router == "warm":
             runs["router_head"], runs["router"] = runs["router"], warm_router(
                 lambda b: classifier(**b).logits, classifier.named_parameters(), [classifier], splits, cfg, tok,
                 cfg.router_lr, "rodos/router-warm")
     classifier.save_pretrained(out / "router")
+    if router == "head":                                      # same body: its n+1 domains' features go along
+        store.save(out, cfg.domains)
     return runs
+
+
+def write_router_features(src: str | Path, splits: dict | None = None) -> dict:
+    """Write the router features store of routed checkpoint ``src`` (one made before training wrote them).
+
+    ``splits``: its domains' ``{domain: {split: [Pair]}}`` (default: the vendored data).
+    Returns ``{"seconds", "prompts"}``.
+    """
+    src = Path(src)
+    card = CheckpointCard.load(src)
+    if card.method not in ROUTED:
+        raise ValueError(f"{card.method} has no router: router features are for {list(ROUTED)} checkpoints")
+    if splits is None:
+        unknown = [d for d in card.domains if d not in DOMAINS]
+        if unknown:
+            raise ValueError(f"the router features need the domains' data; {unknown} are not vendored: pass splits")
+        splits = load_splits(tuple(card.domains))
+    cfg = _config(card, tuple(card.domains), src)
+    tok = load_tokenizer(src)
+    if card.method == "arliss":
+        model = ArlissModel.load(src).eval()
+        return store_router_features(lambda b: model._pooled(ROUTER, b), arliss_body(model), model.config.pooling,
+                                     splits, cfg, tok, src)
+    classifier = RewardModel.from_pretrained(src / "router").eval()
+    return store_router_features(lambda b: classifier.pooled(**b), rodos_body(classifier), classifier.config.pooling,
+                                 splits, cfg, tok, src)
 
 
 def add_domain(src: str | Path, domain: str, data: str | Path, out: str | Path, method: str | None = None,

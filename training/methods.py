@@ -25,6 +25,7 @@ from models.text import TRUNCATION_POLICY, encode_pairs, encode_prompts, single_
 from training.config import TrainConfig
 from training.data import Pair, take
 from training.probe import FeatureCache, fit_pairwise_head, fit_pairwise_mlp, fit_router_head, pooled_features
+from training.router_store import RouterFeatures, arliss_body, body_context, prompt_features, rodos_body, unique_prompts
 from training.loop import (LoopConfig, classifier_validation, pairwise_validation, train_classifier,
                            train_pairwise)
 
@@ -150,8 +151,7 @@ def _set_linear(head: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor 
 def _router_data(splits: dict, cfg: TrainConfig, tok, split: str, per_domain: int | None, with_texts: bool = False):
     examples, labels, texts = [], [], []
     for label, domain in enumerate(cfg.domains):
-        prompts = list(dict.fromkeys(p.prompt for p in splits[domain][split]))  # unique, in order
-        prompts = prompts[:per_domain] if per_domain else prompts
+        prompts = unique_prompts(splits[domain][split], per_domain)
         examples += encode_prompts(tok, prompts, cfg.router_max_length)
         labels += [label] * len(prompts)
         texts += prompts
@@ -167,6 +167,21 @@ def _router(logits_fn, named, modules, splits, cfg: TrainConfig, tok, lr: float,
         val_x, val_y = _router_data(splits, cfg, tok, "validation", cfg.val_pairs_per_domain)
         validate = classifier_validation(logits_fn, val_x, val_y, tok.pad_token_id)
     return train_classifier(logits_fn, named, modules, examples, labels, tok.pad_token_id, loop, desc, validate)
+
+
+def store_router_features(pool_fn, body, pooling: str, splits: dict, cfg: TrainConfig, tok, out: Path) -> dict:
+    """Write the router body's prompt features into checkpoint ``out`` (training.router_store).
+
+    ``pool_fn(batch) -> [B, H]`` is the body in eval mode, ``body`` its named parameters. The entries
+    are those the ``"head"`` scheme of training.add_domain fits on: train and validation prompts with
+    the probe's caps. Returns ``{"seconds", "prompts"}``.
+    """
+    start = time.perf_counter()
+    store = RouterFeatures(body_context(body, tok, cfg.router_max_length, pooling, cfg.bf16))
+    for split, per_domain in (("train", cfg.probe_pairs_per_domain), ("validation", cfg.val_pairs_per_domain)):
+        prompt_features(store, pool_fn, splits, cfg.domains, split, per_domain, tok, cfg.router_max_length, cfg.bf16)
+    store.save(out, cfg.domains)
+    return {"seconds": round(time.perf_counter() - start, 2), "prompts": sum(store.computed.values())}
 
 
 def _save_card(path: Path, method: str, cfg: TrainConfig, stats: dict) -> None:
@@ -273,12 +288,15 @@ def train_rodos(splits: dict, cfg: TrainConfig) -> dict:
     runs = {}
     router, runs["router"] = rodos_router(splits, cfg, tok)
     router.save_pretrained(out / "router")
+    router.eval()
+    features = store_router_features(lambda b: router.pooled(**b), rodos_body(router), router.config.pooling, splits,
+                                     cfg, tok, out)
     del router
     for domain in cfg.domains:
         model, runs[domain] = rodos_reward_model(splits, cfg, tok, domain)
         model.save_pretrained(out / "rewards" / domain)
     tok.save_pretrained(out)
-    stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs}
+    stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs, "router_features": features}
     _save_card(out, "rodos", cfg, stats)
     return stats
 
@@ -323,7 +341,10 @@ def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
     out = cfg.method_dir("arliss")
     model.save(out)
     tok.save_pretrained(out)
-    stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs}
+    model.eval()
+    features = store_router_features(lambda b: model._pooled(ROUTER, b), arliss_body(model), acfg.pooling, splits, cfg,
+                                     tok, out)
+    stats = {"train_seconds": sum(r["seconds"] for r in runs.values()), "runs": runs, "router_features": features}
     _save_card(out, "arliss", cfg, stats)
     return stats
 

@@ -170,7 +170,8 @@ def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y
                     n: int, lambdas=ROUTER_LAMBDAS) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """n-way router head ``(weight [n, H], bias [n])`` by softmax regression; L2 weight chosen on validation.
 
-    ``info``: ``chosen_lambda``, the chosen weight's ``val_accuracy``, and every trial."""
+    ``info``: ``chosen_lambda``, the chosen weight's ``val_accuracy`` and ``val_confusion`` ([n][n]
+    counts, row: true class, column: predicted), and every trial."""
     trials = []
     for lam in lambdas:
         w = torch.zeros(x.shape[1], n, requires_grad=True)
@@ -179,8 +180,10 @@ def fit_router_head(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y
         logits = val_x @ w.detach() + b.detach()
         trials.append({"lambda": lam, "val_loss": float(F.cross_entropy(logits, val_y)),
                        "val_accuracy": float((logits.argmax(-1) == val_y).float().mean()),
-                       "w": w.detach().t().contiguous(), "b": b.detach()})
+                       "w": w.detach().t().contiguous(), "b": b.detach(), "pred": logits.argmax(-1)})
     best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
-    info = {"chosen_lambda": best["lambda"], "val_accuracy": best["val_accuracy"], "train_examples": len(x),
-            "val_examples": len(val_x), "trials": [{k: v for k, v in t.items() if k not in ("w", "b")} for t in trials]}
+    confusion = torch.zeros(n, n, dtype=torch.long).index_put_((val_y, best["pred"]), torch.tensor(1), accumulate=True)
+    info = {"chosen_lambda": best["lambda"], "val_accuracy": best["val_accuracy"], "val_confusion": confusion.tolist(),
+            "train_examples": len(x),
+            "val_examples": len(val_x), "trials": [{k: v for k, v in t.items() if k not in ("w", "b", "pred")} for t in trials]}
     return best["w"], best["b"], info
