@@ -25,6 +25,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from models.arliss import ROUTER
+from models.text import encode_prompts
+from training.probe import pooled_features
+
 FILE = "router_features.safetensors"
 FORMAT = "routerm-router-features-1"
 
@@ -129,7 +133,6 @@ def body_context(named_body: Iterable[tuple[str, torch.Tensor]], tok, max_length
 
 def arliss_body(model) -> list[tuple[str, torch.Tensor]]:
     """ARLISS's router body: the backbone's base weights and the router adapter's LoRA weights."""
-    from models.arliss import ROUTER
     return [(n, p) for n, p in model.backbone.named_parameters() if "lora_" not in n or f".{ROUTER}." in n]
 
 
@@ -150,8 +153,6 @@ def prompt_features(store: RouterFeatures | None, pool_fn, splits: dict, domains
 
     Stored features are used where ``store`` has them; the rest are computed (and kept in ``store``).
     """
-    from models.text import encode_prompts
-    from training.probe import pooled_features
     xs, ys = [], []
     for label, domain in enumerate(domains):
         prompts = unique_prompts(splits[domain][split], per_domain)
