@@ -33,8 +33,8 @@ from export import validate  # noqa: E402
 from export.optimize import session  # noqa: E402
 from export.rowwise_int8 import contracting, quantize_model  # noqa: E402
 from runtime import RewardEngine  # noqa: E402
-from runtime.manifest import load_manifest  # noqa: E402
-from training.data import load_splits, take  # noqa: E402
+from core.manifest import load_manifest  # noqa: E402
+from core.data import load_splits, take  # noqa: E402
 
 KEEP_FP32 = {   # name -> (what stays fp32, as the table says it; keep_fp32(node name, K, N))
     "every": ("nothing", lambda name, k, n: False),

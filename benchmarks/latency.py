@@ -11,7 +11,7 @@ Per method (checkpoints in ``--checkpoints DIR/<method>``) and engine where it a
 parameters total/active, pairwise accuracy on the requests, and effective GFLOP/s from real token
 counts (``benchmarks/latency_workload.py``) as a fraction of the best dense GEMM rate measured in
 the same run (``benchmarks/latency_machine.py``; best of the model's three GEMM shapes at a whole call's
-padded tokens and at RouteRM's micro-batch of models.scoring.DEFAULT_MAX_TOKENS rows).
+padded tokens and at RouteRM's micro-batch of core.scoring.DEFAULT_MAX_TOKENS rows).
 
 Bundles come from ``--bundles DIR``: any bundle there whose manifest matches (method, precision,
 LoRA mode, export optimization, source checkpoint, newer than the checkpoint) is used; a missing
@@ -80,9 +80,9 @@ from benchmarks import latency_workload as workload  # noqa: E402
 from benchmarks.latency_engines import ENGINES  # noqa: E402
 from models.checkpoint import EVAL_FILE  # noqa: E402
 from models.more import EXPORT_MODES  # noqa: E402
-from models.scoring import DEFAULT_MAX_TOKENS  # noqa: E402
+from core.manifest import METHODS  # noqa: E402
+from core.scoring import DEFAULT_MAX_TOKENS  # noqa: E402
 
-METHODS = ("baseline", "more", "rodos", "arliss")
 SPIN_GAP_S = 0.03
 WORKER_TIMEOUT_S = 1800
 # engine -> (methods it applies to, bundle it runs: (precision, lora, export-time fusion) or None)

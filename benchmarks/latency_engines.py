@@ -1,7 +1,7 @@
 """The engines ``benchmarks/latency.py`` compares, and the worker process each one runs in.
 
 Every engine answers one call: ``score(prompts, responses) -> rewards`` (float32 [rows]), text in,
-rewards out, tokenization included. Every one encodes with ``models.text`` under the truncation
+rewards out, tokenization included. Every one encodes with ``core.text`` under the truncation
 policy the bundle's manifest names (the checkpoint card's, for the engines that load a checkpoint:
 export copies it into the manifest), so all engines score the same tokens and their accuracies
 are comparable.
@@ -41,7 +41,8 @@ import torch
 import transformers  # noqa: F401
 
 from models.checkpoint import load_checkpoint
-from models.text import KEEP_HEAD, check_policy, collate, encode_pairs, encode_prompts
+from core.text import KEEP_HEAD, check_policy, encode_pairs, encode_prompts
+from models.base import collate
 from runtime import RewardEngine, load_manifest
 
 try:  # optional: only optimum-ort needs it

@@ -1,6 +1,6 @@
 """What ``benchmarks/latency.py`` scores, and how much arithmetic that is.
 
-Requests are real test-split pairs (``training.data.load_splits``) of all five domains, shuffled
+Requests are real test-split pairs (``core.data.load_splits``) of all five domains, shuffled
 and interleaved round-robin (each round in a random domain order), so every batch of five or more
 pairs holds every domain. A request is one pair: the engine scores ``[prompt, prompt]`` x
 ``[chosen, rejected]`` in one call (2B rows for a batch of B pairs), which gives the pairwise
@@ -8,7 +8,7 @@ accuracy. Batch ``i`` of size ``B`` is requests ``[i*B, (i+1)*B)``; every engine
 batches in the same order.
 
 Useful FLOPs of a call come from the *real* token counts (the truncated encodings of
-``models.text``, no padding), per sequence of ``S`` tokens through a pass with ``P`` non-embedding
+``core.text``, no padding), per sequence of ``S`` tokens through a pass with ``P`` non-embedding
 parameters active, ``L`` layers and hidden size ``H``::
 
     flops(S) = 2 * P * S            every weight once per token (a multiply and an add)
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from models.checkpoint import Checkpoint
-from models.text import encode_pairs, encode_prompts
-from training.data import Pair, load_splits
+from core.text import encode_pairs, encode_prompts
+from core.data import Pair, load_splits
 from training.evaluate import params_of
 
 

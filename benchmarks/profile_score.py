@@ -6,7 +6,7 @@
 For each method's default bundle (``--bundles DIR/<method>``, fp32) and the requests of
 ``benchmarks/latency.py`` (same sampler and seed), a call of ``--batch-size`` pairs is split into:
 
-* **tokenize**: the engine's text-to-ids step (``models.text.encode_pairs``/``encode_prompts``,
+* **tokenize**: the engine's text-to-ids step (``core.text.encode_pairs``/``encode_prompts``,
   truncation included), timed by calling it on the same texts;
 * **graphs**: ``backend.run`` of each graph role (router, reward graphs), timed around the call;
 * **rest**: everything else inside ``score`` (micro-batching, collate, scatter, softmax).
@@ -114,7 +114,7 @@ def profile_method(bundle: Path, requests, batch_size: int, repeats: int, thread
                    max_tokens: int | None = None) -> dict:
     """Time split and operator profile of ``score`` on ``requests`` in batches of ``batch_size`` pairs."""
     from benchmarks import latency_workload as workload
-    from models.text import encode_pairs, encode_prompts
+    from core.text import encode_pairs, encode_prompts
     from runtime import RewardEngine
 
     extra = {} if max_tokens is None else {"max_tokens": max_tokens}
@@ -250,7 +250,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     from benchmarks import latency_workload as workload
-    from models.scoring import DEFAULT_MAX_TOKENS
+    from core.scoring import DEFAULT_MAX_TOKENS
 
     load = list(os.getloadavg())
     if load[0] > 0.5:

@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path[0] = str(REPO)
 
-from training.data import DOMAINS, load_splits  # noqa: E402
+from core.data import DOMAINS, load_splits  # noqa: E402
+from core.manifest import METHODS  # noqa: E402
 
-METHODS = ("baseline", "more", "rodos", "arliss")
 
 
 def free_port() -> int:

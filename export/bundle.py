@@ -11,7 +11,8 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from runtime.manifest import MANIFEST, SCHEMA_VERSION, load_manifest, sha256_file
+from core.hashing import sha256_file
+from core.manifest import MANIFEST, SCHEMA_VERSION, load_manifest
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "peft")

@@ -92,7 +92,7 @@ def merge_adapter(arliss: ArlissModel, adapter: str) -> nn.Module:
 
 
 def graph_modules(ckpt: Checkpoint, lora: str) -> dict[str, nn.Module]:
-    """``{role: module}`` for every graph of the bundle (roles as in ``runtime.manifest.expected_roles``)."""
+    """``{role: module}`` for every graph of the bundle (roles as in ``core.manifest.expected_roles``)."""
     m = ckpt.models
     if ckpt.method in ("baseline", "more"):
         return {"reward": ClassifierLogits(m["reward"])}

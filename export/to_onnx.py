@@ -37,8 +37,8 @@ if __package__ in (None, ""):  # run as a script: import from the repo root, not
 
 from models.checkpoint import CARD, METHODS, Checkpoint, load_checkpoint  # noqa: E402
 from models.more import EXPORT_MODES, moe_blocks  # noqa: E402
-from models.scoring import Layout  # noqa: E402
-from models.text import PROMPT_MIN_DIVISOR  # noqa: E402
+from core.scoring import Layout  # noqa: E402
+from core.text import PROMPT_MIN_DIVISOR  # noqa: E402
 from export.optimize import INT8_SCHEMES  # noqa: E402
 
 LORA_MODES = ("switchable", "merged")
@@ -84,7 +84,7 @@ def open_checkpoint(checkpoint: Path, method: str | None) -> Checkpoint:
 
 def validation_pairs(ckpt: Checkpoint, splits: dict | None, val_pairs: int | None) -> dict | None:
     """``{domain: [Pair]}`` from the validation split, or None when no split holds these domains."""
-    from training.data import DOMAINS, load_splits, take
+    from core.data import DOMAINS, load_splits, take
     if splits is None:
         if not set(ckpt.domains) <= set(DOMAINS):
             return None

@@ -5,8 +5,8 @@
   two segments, mixed ``adapter_ids`` for the switchable graph. Figure: max |onnx - torch| over
   every output of the graph. fp32 must stay within ``PARITY_BOUND``.
 * **Agreement** (the guard for fp16/int8): on the validation pairs, ONNX Runtime and PyTorch fp32
-  each route (the router picks a domain from the prompt encoding, ``models.text.encode_prompts``)
-  and score chosen and rejected through models.scoring, the path the engine serves by. Figures: the share of pairwise decisions (which response wins)
+  each route (the router picks a domain from the prompt encoding, ``core.text.encode_prompts``)
+  and score chosen and rejected through core.scoring, the path the engine serves by. Figures: the share of pairwise decisions (which response wins)
   that agree with fp32 (``decision_agreement``), the rank correlation of all rewards, the share of
   prompts routed to the same domain, and both accuracies (mean over domains) with a 95% bootstrap
   interval of their difference. A reduced-precision export is refused when fewer than
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from export.optimize import INT8_SCHEMES
-from models import scoring
-from models.scoring import Layout, Run
-from models.text import encode_pairs, encode_prompts
-from training.stats import domain_mean
+from core import scoring
+from core.scoring import Layout, Run
+from core.text import encode_pairs, encode_prompts
+from core.stats import domain_mean
 
 PARITY_BOUND = {"fp32": 1e-4}            # max abs reward/logit difference, ONNX Runtime vs PyTorch
 # share of pairwise decisions equal to fp32, for fp16 and every int8 scheme
@@ -99,7 +99,7 @@ def pairwise_outcomes(run: Run, layout: Layout, tokenizer, pairs_by_domain: dict
                       router_max_length: int, policy: str) -> dict:
     """Per validation pair: ``domain`` (true, index), ``routed`` (index or -1), ``chosen``/``rejected`` rewards.
 
-    Routed and scored by models.scoring, as the engine serves them (``policy``: the checkpoint's truncation).
+    Routed and scored by core.scoring, as the engine serves them (``policy``: the checkpoint's truncation).
     """
     pad = tokenizer.pad_token_id
     parts = {"domain": [], "routed": [], "chosen": [], "rejected": []}
@@ -118,7 +118,7 @@ def pairwise_outcomes(run: Run, layout: Layout, tokenizer, pairs_by_domain: dict
 
 
 def mean_accuracy(outcomes: dict) -> float:
-    """Pairwise accuracy, mean over domains (``training.stats.domain_mean``, the test metric)."""
+    """Pairwise accuracy, mean over domains (``core.stats.domain_mean``, the test metric)."""
     return domain_mean(outcomes["chosen"] > outcomes["rejected"], [str(d) for d in outcomes["domain"]])[0]
 
 

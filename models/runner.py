@@ -1,8 +1,8 @@
 """A checkpoint's PyTorch models behind the bundle-graph call ``run(role, feeds) -> {output: float32 array}``.
 
-The roles and outputs are those of the bundle's ONNX graphs (runtime.manifest, models.scoring), so
+The roles and outputs are those of the bundle's ONNX graphs (core.manifest, core.scoring), so
 the runtime's Torch backend serves a checkpoint and training.evaluate scores the test split through
-the same route-and-score path (models.scoring) as ONNX Runtime:
+the same route-and-score path (core.scoring) as ONNX Runtime:
 
 * baseline, MoRE: ``reward``; RODOS: ``router`` and ``reward/<domain>`` (each an HF classifier,
   ``{"logits": ...}``);
@@ -18,7 +18,7 @@ import torch
 
 from models.checkpoint import Checkpoint
 from models.multi_adapter import SwitchableArliss
-from models.scoring import Layout
+from core.scoring import Layout
 
 
 class CheckpointRunner:

@@ -19,10 +19,10 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from models.scoring import DEFAULT_MAX_TOKENS
+from core.scoring import DEFAULT_MAX_TOKENS
 
 from .engine import RewardEngine
-from .errors import BundleError, ProviderError
+from core.errors import BundleError, ProviderError
 
 
 class InputError(ValueError):

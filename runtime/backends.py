@@ -2,7 +2,7 @@
 
 ``feeds`` are the graph's inputs as int64 numpy arrays (``input_ids``, ``attention_mask`` [B, S],
 ``token_type_ids`` [B, S] where the graph takes it, ``adapter_ids`` [B] for ``switchable``); the
-result holds the outputs the manifest names for the graph's kind (runtime.manifest.KINDS), float32.
+result holds the outputs the manifest names for the graph's kind (core.manifest.KINDS), float32.
 
 * :class:`OrtBackend` runs the ONNX graphs, one ``InferenceSession`` per graph made once (ORT
   sessions are safe to ``run`` from many threads at once).
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError
-from .manifest import Manifest
+from core.errors import BundleError
+from core.manifest import Manifest
 from .providers import log_once, select_ort_providers, select_torch_device
 
 

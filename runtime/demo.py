@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .engine import RewardEngine
-from .manifest import MANIFEST
+from core.manifest import MANIFEST
 
 
 def bundle_dirs(root: Path) -> list[Path]:

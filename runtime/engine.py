@@ -1,6 +1,6 @@
 """RewardEngine: rewards for (prompt, response) pairs from a bundle, routed to each row's domain.
 
-Routing follows the manifest (runtime.manifest) through models.scoring, the one route-and-score
+Routing follows the manifest (core.manifest) through core.scoring, the one route-and-score
 path (training's evaluation and the export guard use it too):
 
 * baseline, MoRE: graph ``reward`` once over all rows (no domain; ``.domains`` is None per row);
@@ -10,9 +10,9 @@ path (training's evaluation and the export guard use it too):
 * RODOS, ARLISS merged: graph ``router`` on the prompt-only encodings, then rows grouped by domain,
   graph ``reward/<domain>`` per group, results put back in input order.
 
-The router sees the prompt alone (models.text.encode_prompts), so identical prompts are routed
+The router sees the prompt alone (core.text.encode_prompts), so identical prompts are routed
 once, and every response to a prompt (a chosen/rejected pair) is scored by the same domain.
-``domains=`` given skips the router. Texts are encoded as in training (models.text, the bundle's
+``domains=`` given skips the router. Texts are encoded as in training (core.text, the bundle's
 truncation policy) by the bundle's ``tokenizer.json`` on the ``tokenizers`` library
 (runtime.tokenizer); lone surrogates become U+FFFD. Serving imports neither torch nor
 transformers unless ``backend="torch"`` is asked for.
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models import scoring
-from models.scoring import BatchLimits
-from models.text import KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, encode_pairs, encode_prompts
+from core import scoring
+from core.scoring import BatchLimits
+from core.text import KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, encode_pairs, encode_prompts
 
 from .backends import BACKENDS
-from .batching import check_domains, check_texts
-from .errors import BundleError
-from .manifest import MANIFEST, Manifest, load_manifest
+from core.inputs import check_domains, check_texts
+from core.errors import BundleError
+from core.manifest import MANIFEST, Manifest, load_manifest
 from .tokenizer import BundleTokenizer
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from .errors import ProviderError
+from core.errors import ProviderError
 
 log = logging.getLogger("runtime")
 

@@ -1,12 +1,12 @@
 """The bundle's tokenizer on the ``tokenizers`` library alone (no transformers, no torch).
 
 :class:`BundleTokenizer` reads the bundle's ``tokenizer.json`` and offers the small interface
-:mod:`models.text` encodes with (the same one a Hugging Face fast tokenizer offers), so the
+:mod:`core.text` encodes with (the same one a Hugging Face fast tokenizer offers), so the
 runtime and training share one truncation implementation and produce identical token ids:
 
 - ``tok(texts, add_special_tokens=False)["input_ids"]``: batch encoding, no truncation or padding
   (``verbose`` is accepted as transformers' tokenizers take it, and ignored: nothing is logged)
-  (whatever ``tokenizer.json`` says about those is switched off: ``models.text`` truncates);
+  (whatever ``tokenizer.json`` says about those is switched off: ``core.text`` truncates);
 - ``build_inputs_with_special_tokens(a, b=None)`` / ``create_token_type_ids_from_sequences(a, b=None)``:
   the special tokens and segment ids of the file's post-processor (TemplateProcessing,
   BertProcessing or RobertaProcessing, or a Sequence holding one of them);
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import BundleError
+from core.errors import BundleError
 
 
 def _template(processor: dict, where: str) -> tuple[list, list]:
@@ -57,7 +57,7 @@ def _template(processor: dict, where: str) -> tuple[list, list]:
 
 
 class BundleTokenizer:
-    """A bundle's ``tokenizer.json`` behind the interface :mod:`models.text` uses (see module docstring)."""
+    """A bundle's ``tokenizer.json`` behind the interface :mod:`core.text` uses (see module docstring)."""
 
     def __init__(self, path: str | Path, pad_token_id: int, uses_token_type_ids: bool):
         from tokenizers import Tokenizer
@@ -78,7 +78,7 @@ class BundleTokenizer:
 
     def __call__(self, texts: list[str], add_special_tokens: bool = False, verbose: bool = False) -> dict:
         if add_special_tokens:
-            raise ValueError("BundleTokenizer encodes without special tokens; models.text adds them")
+            raise ValueError("BundleTokenizer encodes without special tokens; core.text adds them")
         return {"input_ids": [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]}
 
     def _fill(self, a: list[int], b: list[int] | None) -> list[tuple[list[int], int]]:

@@ -44,11 +44,11 @@ from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard, load_checkpoint
 from training.add_domain import ROUTER_SCHEMES, _config, add_domain, write_router_features
-from training.data import DATA_DIR, DOMAINS, load_splits
+from core.data import DATA_DIR, DOMAINS, load_splits
 from training.evaluate import evaluate
 from training.methods import arliss_router, rodos_router
 from training.router_store import FILE as ROUTER_FEATURES
-from training.stats import paired_difference
+from core.stats import paired_difference
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.checkpoint import CARD, METHODS, load_checkpoint  # noqa: E402
 from models.runner import CheckpointRunner  # noqa: E402
 from training.config import QUICK  # noqa: E402
-from training.data import load_splits  # noqa: E402
+from core.data import load_splits  # noqa: E402
 from training.evaluate import pair_rewards, route  # noqa: E402
 from training.methods import train  # noqa: E402
 

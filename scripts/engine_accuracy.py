@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runtime import RewardEngine  # noqa: E402
-from training.data import load_splits, take  # noqa: E402
+from core.data import load_splits, take  # noqa: E402
 
 
 def served_accuracy(bundle: Path, splits: dict, cap: int | None, backend: str) -> dict:

@@ -2,7 +2,7 @@
 
     python scripts/router_probe.py [--lengths 64 128 256]
 
-For each router length (the prompt's last N tokens, ``models.text.encode_prompts``), the base
+For each router length (the prompt's last N tokens, ``core.text.encode_prompts``), the base
 model's pooled features of every unique train, validation and test prompt (cached in
 ``checkpoints/features/``, shared with ``make reproduce``) feed the router probe of
 ``training.probe.fit_router_head`` (softmax regression, L2 weight chosen on validation from
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from training import methods
 from training.config import TrainConfig
-from training.data import load_splits
+from core.data import load_splits
 from training.probe import fit_router_head
 
 

@@ -57,9 +57,9 @@ import json, sys, time
 from pathlib import Path
 sys.path.insert(0, ".")
 from models.base import default_base_model, load_tokenizer
-from models.text import encode_pairs, single_segment
+from core.text import encode_pairs, single_segment
 from runtime.tokenizer import BundleTokenizer
-from training.data import DOMAINS, load_splits
+from core.data import DOMAINS, load_splits
 splits = load_splits()
 pairs = [p for d in DOMAINS for p in splits[d]["test"]]
 hf = single_segment(load_tokenizer(default_base_model()))

@@ -17,7 +17,7 @@ namespace routerm {
 struct EngineConfig {
     SessionConfig session;
     bool verify_checksums = true;
-    size_t max_rows = 256, max_tokens = 8192;   // runtime.batching.BatchLimits
+    size_t max_rows = 256, max_tokens = 8192;   // core.inputs.BatchLimits
 };
 
 class Engine {
@@ -36,7 +36,7 @@ public:
 
 private:
     // `output` of graph `role` for `rows` of `encoded`, in the order of `rows`, batched like
-    // runtime.batching.plan_batches; `adapter` gives the adapter_ids input per row when set.
+    // core.inputs.plan_batches; `adapter` gives the adapter_ids input per row when set.
     std::vector<Output> run_batched(const std::string &role, const std::vector<Encoded> &encoded,
                                     const std::vector<size_t> &rows, const std::string &output,
                                     const std::vector<int64_t> *adapter) const;

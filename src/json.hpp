@@ -1,5 +1,5 @@
 // A small JSON reader (RFC 8259) for manifest.json, tokenizer.json and the CLI's input lines.
-// Strings are kept as UTF-8; \u escapes of lone surrogates become U+FFFD (as models.text does).
+// Strings are kept as UTF-8; \u escapes of lone surrogates become U+FFFD (as core.text does).
 #pragma once
 
 #include <cstdint>

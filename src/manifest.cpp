@@ -38,7 +38,7 @@ struct Reader {
         }
         return out;
     }
-    // runtime.manifest._inside: relative, no '..', not empty.
+    // core.manifest._inside: relative, no '..', not empty.
     void inside(const std::string &rel, const std::string &field) const {
         bool escapes = rel.empty() || rel[0] == '/';
         size_t start = 0;

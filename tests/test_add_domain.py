@@ -11,7 +11,7 @@ import torch
 from models.checkpoint import CheckpointCard, load_checkpoint
 from tiny import synthetic_splits, tiny_base, tiny_config
 from training.add_domain import add_domain
-from training.data import load_pairs_file, split_pairs
+from core.data import load_pairs_file, split_pairs
 from training.evaluate import evaluate, pair_rewards
 from training.methods import train
 

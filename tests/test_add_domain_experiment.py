@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import add_domain_experiment as lodo  # noqa: E402
 
 from models.checkpoint import CheckpointCard  # noqa: E402
-from training.data import DOMAINS  # noqa: E402
+from core.data import DOMAINS  # noqa: E402
 
 HELD = "harmlessness"
 

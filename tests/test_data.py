@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.data import DOMAINS, DataError, SplitConfig, load_domain, load_splits, split_pairs
+from core.data import DOMAINS, DataError, SplitConfig, load_domain, load_splits, split_pairs
 
 
 @pytest.fixture(scope="module")

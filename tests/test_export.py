@@ -19,9 +19,10 @@ from export.optimize import session  # noqa: E402
 from export.to_onnx import export_bundle, main  # noqa: E402
 from export.validate import ort_runner, torch_runner  # noqa: E402
 from models.checkpoint import load_checkpoint  # noqa: E402
-from models.text import collate, encode_pairs, encode_prompts  # noqa: E402
-from runtime.errors import BundleError  # noqa: E402
-from runtime.manifest import load_manifest  # noqa: E402
+from core.text import encode_pairs, encode_prompts  # noqa: E402
+from models.base import collate  # noqa: E402
+from core.errors import BundleError  # noqa: E402
+from core.manifest import load_manifest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PARITY_ATOL = 1e-4          # fp32 ONNX Runtime vs PyTorch, max abs over every output
@@ -93,7 +94,7 @@ def test_manifest_contents(bundles, tiny_checkpoints):
     assert m.method == "arliss" and m.lora == "switchable" and m.precision == "fp32"
     assert m.domains == ("alpha", "beta", "gamma")
     assert m.adapter_ids == {"alpha": 0, "beta": 1, "gamma": 2, "router": 3}
-    # one segment (models.text.single_segment): the graph has no token_type_ids input
+    # one segment (core.text.single_segment): the graph has no token_type_ids input
     assert m.graphs["switchable"].inputs == ("input_ids", "attention_mask", "adapter_ids")
     assert m.tokenizer["uses_token_type_ids"] is False
     assert m.tokenizer["kind"] == "wordpiece" and m.tokenizer["do_lower_case"] is True

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.base import default_base_model, load_tokenizer
-from models.text import encode_pairs, single_segment
+from core.text import encode_pairs, single_segment
 from runtime import RewardEngine
 from runtime.tokenizer import BundleTokenizer
 
@@ -45,7 +45,7 @@ FAST = BundleTokenizer(Path(default_base_model()) / "tokenizer.json", HF.pad_tok
 @settings(max_examples=150, deadline=None)
 @given(prompts=st.lists(TEXT, min_size=1, max_size=4), response=TEXT, length=st.integers(8, 96))
 def test_runtime_tokenizer_matches_training_on_any_text(prompts, response, length):
-    from models.text import clean_text
+    from core.text import clean_text
     prompts = [clean_text(p, "p") for p in prompts]
     responses = [clean_text(response, "r")] * len(prompts)
     assert encode_pairs(FAST, prompts, responses, length) == encode_pairs(HF, prompts, responses, length)

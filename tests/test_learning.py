@@ -16,7 +16,7 @@ import torch
 
 from models.checkpoint import load_checkpoint
 from training.config import TrainConfig
-from training.data import load_splits, take
+from core.data import load_splits, take
 from training.evaluate import pair_rewards
 from training.methods import train
 

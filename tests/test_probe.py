@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from models.base import default_base_model, load_tokenizer, pool_mean, pool_output
-from models.text import encode_pairs, single_segment
+from core.text import encode_pairs, single_segment
 from training.probe import FeatureCache, fit_pairwise_head, fit_router_head
 
 
@@ -91,7 +91,7 @@ def test_pairwise_probe_scores_lambdas_by_the_domain_mean():
 
 
 def test_pairwise_validation_reports_each_domain_and_their_mean():
-    from models.text import Encoded
+    from core.text import Encoded
     from training.loop import pairwise_validation
 
     # the score is the row's first token id: chosen rows 2, rejected rows 1 (right) or 3 (wrong)

@@ -22,7 +22,8 @@ import pytest
 import torch
 
 from models.checkpoint import load_checkpoint
-from models.text import clean_text, collate, encode_pairs
+from core.text import clean_text, encode_pairs
+from models.base import collate
 from runtime import BundleError, ProviderError, RewardEngine
 from runtime.__main__ import main as cli_main
 from runtime.providers import select_ort_providers, select_torch_device
@@ -65,7 +66,7 @@ def rows(tiny_splits):
 @torch.inference_mode()
 def torch_rewards(ckpt, prompts, responses, domains=None) -> np.ndarray:
     """The reference: the checkpoint's training-side PyTorch models called directly, one row at a time
-    (no batching, no padding, no models.scoring), texts encoded as in training (models.text)."""
+    (no batching, no padding, no core.scoring), texts encoded as in training (core.text)."""
     enc = encode_pairs(ckpt.tokenizer, [clean_text(p, "p") for p in prompts],
                        [clean_text(r, "r") for r in responses], ckpt.card.max_length, ckpt.card.truncation)
     m, out = ckpt.models, np.empty(len(prompts), np.float32)
@@ -219,7 +220,7 @@ def test_empty_strings_are_scored(engines, checkpoints):
 
 def test_over_long_keeps_response_head_and_tail_and_cuts_prompt_start(engines):
     # max_length 32 -> 30 text tokens: the prompt keeps its last 30 // 4 = 7, the response its first
-    # 12 and last 11 tokens (policy prompt_tail_response_head_tail, models.text)
+    # 12 and last 11 tokens (policy prompt_tail_response_head_tail, core.text)
     engine = engines("baseline")
     tail = " tail words here" * 3                      # 9 tokens, more than the prompt keeps
     long_a, long_b = "alpha " * 100 + tail, "beta " * 100 + tail
@@ -329,7 +330,7 @@ def test_not_a_bundle_and_unloadable_graph(tiny_bundles, tmp_path):
         RewardEngine.from_bundle(tmp_path)
     bundle = _copy(tiny_bundles["baseline"], tmp_path)
     (bundle / "reward.onnx").write_bytes(b"not onnx")
-    from runtime.manifest import sha256_file
+    from core.hashing import sha256_file
     _edit_manifest(bundle, lambda m: m["files"].update({"reward.onnx": sha256_file(bundle / "reward.onnx")}))
     with pytest.raises(BundleError, match=r"^bundle file 'reward.onnx' could not be loaded by ONNX Runtime"):
         RewardEngine.from_bundle(bundle)
@@ -424,7 +425,7 @@ def test_cli_bad_line_names_its_number(tiny_bundles, tmp_path, capsys, line, mes
 
 def test_c_library_micro_batch_defaults_equal_the_python_engines():
     import re
-    from models.scoring import BatchLimits
+    from core.scoring import BatchLimits
     header = (Path(__file__).resolve().parent.parent / "include" / "routerm.h").read_text()
     value = {name: int(v) for name, v in re.findall(r"#define ROUTERM_DEFAULT_(MAX_BATCH_\w+) (\d+)", header)}
     assert value == {"MAX_BATCH_ROWS": BatchLimits().max_rows, "MAX_BATCH_TOKENS": BatchLimits().max_tokens}

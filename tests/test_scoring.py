@@ -1,4 +1,4 @@
-"""models.scoring, the one route-and-score path, against a fake runner whose answers are known.
+"""core.scoring, the one route-and-score path, against a fake runner whose answers are known.
 
 The fake graphs compute, per row, a number from its real tokens (sum of ids) and the domain it was
 asked for, so a row scored by the wrong graph or adapter, or put back in the wrong place, shows.
@@ -6,8 +6,8 @@ asked for, so a row scored by the wrong graph or adapter, or put back in the wro
 import numpy as np
 import pytest
 
-from models.scoring import BatchLimits, Layout, plan_batches, rewards, route_logits
-from models.text import Encoded
+from core.scoring import BatchLimits, Layout, plan_batches, rewards, route_logits
+from core.text import Encoded
 
 DOMAINS = ("a", "b", "c")
 IDS = {"a": 0, "b": 1, "c": 2, "router": 3}

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from models.base import default_base_model, load_tokenizer
-from models.text import HEAD_TAIL, KEEP_HEAD, encode_pairs, encode_prompts, single_segment
-from runtime.errors import BundleError
+from core.text import HEAD_TAIL, KEEP_HEAD, encode_pairs, encode_prompts, single_segment
+from core.errors import BundleError
 from runtime.tokenizer import BundleTokenizer
-from training.data import DOMAINS, load_splits
+from core.data import DOMAINS, load_splits
 
 
 @pytest.fixture(scope="module")

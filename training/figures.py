@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from models.more import moe_blocks
-from models.text import collate
-from training.data import take
+from models.base import collate
+from core.data import take
 from training.evaluate import _pair_encodings
 
 

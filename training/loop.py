@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from models.base import bradley_terry_loss
-from models.text import Encoded, collate
-from training.stats import domain_mean
+from core.text import Encoded
+from models.base import collate
+from core.stats import domain_mean
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import default_base_model, default_pooling, freeze_lower_layers, load_tokenizer
 from models.checkpoint import CheckpointCard
 from models.reward import RewardModel
-from models.text import TRUNCATION_POLICY, encode_pairs, encode_prompts, single_segment
+from core.text import TRUNCATION_POLICY, encode_pairs, encode_prompts, single_segment
 from training.config import TrainConfig
-from training.data import Pair, take
+from core.data import Pair, take
 from training.probe import FeatureCache, fit_pairwise_head, fit_pairwise_mlp, fit_router_head, pooled_features
 from training.router_store import RouterFeatures, arliss_body, body_context, prompt_features, rodos_body, unique_prompts
 from training.loop import (LoopConfig, classifier_validation, pairwise_validation, train_classifier,

@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from models.reward import score_head
-from models.text import Encoded, collate
-from training.stats import domain_mean
+from core.text import Encoded
+from models.base import collate
+from core.stats import domain_mean
 
 LAMBDAS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 # Routers chose the grid's smallest weight (1e-3) in the first LP-FT run: their grid reaches lower.

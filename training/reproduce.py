@@ -29,10 +29,10 @@ import transformers
 
 from models.checkpoint import CARD, EVAL_FILE, METHODS, load_checkpoint
 from training.config import TrainConfig
-from training.data import load_splits
+from core.data import load_splits
 from training.evaluate import evaluate
 from training.methods import train
-from training.stats import domain_and_mean_intervals, paired_difference
+from core.stats import domain_and_mean_intervals, paired_difference
 
 RESULTS = Path("results")
 FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=None, probe_pairs_per_domain=None,

@@ -26,7 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from models.arliss import ROUTER
-from models.text import encode_prompts
+from core.text import encode_prompts
 from training.probe import pooled_features
 
 FILE = "router_features.safetensors"

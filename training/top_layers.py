@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.base import decoder_layers, fp32, pool_mean
-from models.text import Encoded, collate
+from core.text import Encoded
+from models.base import collate
 
 
 @dataclass(frozen=True)

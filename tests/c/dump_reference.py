@@ -6,9 +6,9 @@ For each bundle DIR/<name>, writes OUTDIR/<name>.jsonl: one line per pair, with 
 ``response``, ``reward`` and ``domain`` from ``runtime.RewardEngine.from_bundle(...).score``
 (CPU, one thread), ``given_reward`` scored with ``domains=`` row i -> domain i mod n (so every
 domain's reward model is compared even when a briefly trained router picks few), the model input
-``ids``/``types`` (models.text.encode_pairs under the bundle's truncation ``policy``, as the engine
+``ids``/``types`` (core.text.encode_pairs under the bundle's truncation ``policy``, as the engine
 reads it from the manifest) and the ``prompt_ids``/``response_ids`` without special tokens.
-Pairs: the test split of every domain (training.data.load_splits), taken round-robin over domains
+Pairs: the test split of every domain (core.data.load_splits), taken round-robin over domains
 and alternating chosen/rejected, plus a few edge-case prompts (accents, CJK, special tokens in
 text, 100+ char words). With ``--policy NAME``, every bundle's manifest must name that policy and
 some pairs must be encoded differently under the other policies (else the parity check could not
@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from dump_token_ids import EDGE_CASES  # noqa: E402
-from models.text import TRUNCATION_POLICIES, encode_pairs  # noqa: E402
+from core.text import TRUNCATION_POLICIES, encode_pairs  # noqa: E402
 from runtime import RewardEngine  # noqa: E402
-from training.data import load_splits  # noqa: E402
+from core.data import load_splits  # noqa: E402
 
 
 def test_pairs(n: int) -> list[tuple[str, str]]:

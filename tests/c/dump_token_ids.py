@@ -5,13 +5,13 @@
 Writes one JSON object a line:
 
 * ``{"text": str, "ids": [int]}`` -- ``tokenizer(text, add_special_tokens=False)``: every prompt,
-  chosen and rejected text of the test split of all five domains (training.data.load_splits),
+  chosen and rejected text of the test split of all five domains (core.data.load_splits),
   edge cases (accents, CJK, controls, special tokens in text, 100+ char words), and every
   Unicode code point (but surrogates) in ``a<cp>b`` words, 512 code points a line;
-* ``{"prompt", "response", "max_length", "policy", "ids", "types"}`` -- models.text.encode_pairs
+* ``{"prompt", "response", "max_length", "policy", "ids", "types"}`` -- core.text.encode_pairs
   (truncation and ``[CLS] p [SEP] r [SEP]``) under each truncation policy, at a short and a long
   max_length;
-* ``{"prompt", "router_max_length", "ids", "types"}`` -- models.text.encode_prompts.
+* ``{"prompt", "router_max_length", "ids", "types"}`` -- core.text.encode_prompts.
 
 The tokenizer defaults to the real all-MiniLM-L6-v2 one (models.base.default_base_model).
 """
@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.base import default_base_model, load_tokenizer  # noqa: E402
-from models.text import TRUNCATION_POLICIES, encode_pairs, encode_prompts  # noqa: E402
-from training.data import load_splits  # noqa: E402
+from core.text import TRUNCATION_POLICIES, encode_pairs, encode_prompts  # noqa: E402
+from core.data import load_splits  # noqa: E402
 
 EDGE_CASES = [
     "", " ", "Hello, World!", "naïve café résumé ÀÉÎÕÜ Ångström", "İstanbul ΣΑΣ straße ﬁne Ǆ",

@@ -32,7 +32,7 @@ BUNDLES = {   # bundle name -> (method, lora)
 
 def tiny_checkpoints(root: Path) -> Path:
     """Train tiny checkpoints of the four methods on the real data into root/ckpt/<method>."""
-    from training.data import DOMAINS, load_splits
+    from core.data import DOMAINS, load_splits
     from training.methods import train
 
     cfg = tiny_config(root, "ckpt", DOMAINS)
@@ -61,7 +61,7 @@ def tiny_config(root: Path, out: str, domains: tuple[str, ...]):
 def grown_checkpoints(root: Path) -> Path:
     """RODOS and ARLISS trained on the first four domains, grown by the fifth: root/grown/<method>."""
     from training.add_domain import add_domain
-    from training.data import DATA_DIR, DOMAINS, load_splits
+    from core.data import DATA_DIR, DOMAINS, load_splits
     from training.methods import train
 
     old, new = DOMAINS[:-1], DOMAINS[-1]

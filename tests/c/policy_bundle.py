@@ -3,7 +3,7 @@
     python tests/c/policy_bundle.py --bundle DIR --out DIR --policy NAME
 
 The tiny test bundles are exported with the checkpoint card's policy (new checkpoints:
-models.text.HEAD_TAIL); the copy lets dump_reference.py and test_parity check that both engines
+core.text.HEAD_TAIL); the copy lets dump_reference.py and test_parity check that both engines
 encode a bundle that says ``keep_response_cut_prompt_start`` that way, not by their default.
 manifest.json is the one bundle file without a checksum (runtime/manifest.py: ``files`` lists
 every file but it), so the copy still verifies. The copy is remade on every run.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES  # noqa: E402
-from runtime.manifest import load_manifest  # noqa: E402
+from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES  # noqa: E402
+from core.manifest import load_manifest  # noqa: E402
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
 //   test_parity --errors BUNDLE SCRATCH_DIR               bad bundles give a status + message
 //
 // REFERENCE (dump_reference.py): one object a line with prompt, response, reward, domain (name or
-// null), given_domain/given_reward (scored in a given domain), ids/types (models.text.encode_pairs
+// null), given_domain/given_reward (scored in a given domain), ids/types (core.text.encode_pairs
 // under the bundle's truncation policy, named in `policy`) and prompt_ids/response_ids (no special
 // tokens).
 #include <algorithm>

@@ -1,5 +1,5 @@
 // Unit checks without a bundle: sha256 vectors, the JSON reader, routerm-score's id echo, both truncation policies against
-// values from models.text.truncate_pair, UTF-8 decoding, and the ABI's argument errors.
+// values from core.text.truncate_pair, UTF-8 decoding, and the ABI's argument errors.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -67,7 +67,7 @@ int main() {
     }
 
     // truncate_pair under both policies: prompt = 0..np-1, response = 100..100+nr-1; the values are
-    // models.text.truncate_pair's (prompt keeps its last keep_p tokens, response keeps its first
+    // core.text.truncate_pair's (prompt keeps its last keep_p tokens, response keeps its first
     // head and last tail tokens). budget 10 -> room 8 (even), 11 -> 9 (odd), 1 -> 1 (all head).
     struct Case { Truncation policy; int np, nr, budget, keep_p, head, tail; };
     const Truncation H = Truncation::HeadTail, K = Truncation::KeepHead;
@@ -102,7 +102,7 @@ int main() {
         try { std::vector<int64_t> p{1}, r{2}; truncate_pair(p, r, 0, policy); } catch (const Error &e) { threw = e.status == ROUTERM_ERR_ARGUMENT; }
         CHECK(threw);
     }
-    // The manifest's names (models.text.HEAD_TAIL, KEEP_HEAD); anything else is not a policy.
+    // The manifest's names (core.text.HEAD_TAIL, KEEP_HEAD); anything else is not a policy.
     Truncation policy = K;
     CHECK(truncation_from_name("prompt_tail_response_head_tail", policy) && policy == H);
     CHECK(truncation_from_name("keep_response_cut_prompt_start", policy) && policy == K);

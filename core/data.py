@@ -17,14 +17,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import DataError
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "preferences"
 DOMAINS = ("helpfulness", "harmlessness", "long_form_qa", "math", "instruction_following")
 SPLITS = ("train", "validation", "test")
 _REQUIRED_STR = ("id", "domain", "prompt", "chosen", "rejected")
-
-
-class DataError(ValueError):
-    """A preference file or record is malformed; the message names file, line and field."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The one route-and-score path: rows -> micro-batches -> graph runs -> routes and rewards in input order.
 
 A *runner* answers ``run(role, feeds) -> {output: float32 array}`` for the graph roles of a bundle
-(runtime.manifest): ONNX Runtime sessions (runtime.backends.OrtBackend, export.validate.ort_runner)
+(core.manifest): ONNX Runtime sessions (runtime.backends.OrtBackend, export.validate.ort_runner)
 or PyTorch modules (models.runner.CheckpointRunner, export.validate.torch_runner). ``feeds`` are
 int64 arrays: ``input_ids``/``attention_mask`` [B, S] (+ ``token_type_ids``), and ``adapter_ids``
 [B] for ``switchable``. The roles a :class:`Layout` can hold, and what they answer::
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.text import Encoded, collate_numpy
+from core.text import Encoded, collate_numpy
 
 Run = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -122,7 +122,7 @@ def run_rows(run: Run, role: str, output: str, encoded: Sequence[Encoded], pad_i
 
 def route_logits(run: Run, layout: Layout, prompts: Sequence[Encoded], pad_id: int,
                  limits: BatchLimits = BatchLimits()) -> np.ndarray:
-    """Router logits [N, n_domains] for prompt-only encodings (models.text.encode_prompts); argmax = domain."""
+    """Router logits [N, n_domains] for prompt-only encodings (core.text.encode_prompts); argmax = domain."""
     if not layout.routed:
         raise ValueError("this layout has no router (baseline and MoRE score without a domain)")
     if not prompts:

@@ -1,12 +1,12 @@
 """Checking a scoring request at the boundary: texts and domain names, with errors naming the field.
 
-Cutting rows into micro-batches is models.scoring's (``BatchLimits``, ``plan_batches``).
+Cutting rows into micro-batches is core.scoring's (``BatchLimits``, ``plan_batches``).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.text import clean_text
+from core.text import clean_text
 
 
 def check_texts(value, name: str, length: int | None = None, other: str = "prompts") -> list[str]:

@@ -1,4 +1,4 @@
-"""The runtime's typed errors (everything else is a plain TypeError/ValueError naming the argument)."""
+"""RouteRM's typed errors; everything else is a plain TypeError/ValueError naming the argument."""
 
 
 class BundleError(Exception):
@@ -7,3 +7,7 @@ class BundleError(Exception):
 
 class ProviderError(RuntimeError):
     """An execution provider was asked for by name and is not available (and fallback was not allowed)."""
+
+
+class DataError(ValueError):
+    """A preference file or record is malformed; the message names file, line and field."""

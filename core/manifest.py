@@ -37,19 +37,19 @@ Graph roles and kinds (all inputs int64 [batch, seq] unless noted; outputs float
 * ``reward`` (baseline, MoRE), ``reward/<domain>`` (RODOS, ARLISS merged): kind ``reward``;
   inputs ``input_ids``, ``attention_mask`` (+ ``token_type_ids``); output ``logits`` [batch, 1].
 * ``router`` (RODOS, ARLISS merged): kind ``router``, same inputs over the *prompt-only*
-  encoding (models.text.encode_prompts); output ``logits`` [batch, n_domains].
+  encoding (core.text.encode_prompts); output ``logits`` [batch, n_domains].
 * ``switchable`` (ARLISS switchable): kind ``switchable``; inputs as above plus ``adapter_ids``
   int64 [batch]; outputs ``rewards`` [batch] and ``router_logits`` [batch, n_domains]. Routing
   runs it on the prompt encoding with every ``adapter_ids`` = ``adapter_ids["router"]``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BundleError
+from .hashing import sha256_file
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -91,14 +91,6 @@ class Manifest:
 
     def graph_path(self, role: str) -> Path:
         return self.path / self.graphs[role].file
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _inside(bundle: Path, rel: str, field: str) -> Path:

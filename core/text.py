@@ -123,13 +123,6 @@ def collate_numpy(encoded: list[Encoded], pad_id: int) -> dict[str, np.ndarray]:
     return batch
 
 
-def collate(encoded: list[Encoded], pad_id: int) -> dict:
-    """:func:`collate_numpy` as torch tensors (training, export, the Torch backend)."""
-    import torch
-
-    return {k: torch.from_numpy(v) for k, v in collate_numpy(encoded, pad_id).items()}
-
-
 def single_segment(tokenizer):
     """Encode pairs as one segment from now on (no ``token_type_ids``); saved with the tokenizer.
 
