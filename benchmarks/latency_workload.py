@@ -36,7 +36,7 @@ from torch import nn
 from models.checkpoint import Checkpoint
 from core.text import encode_pairs, encode_prompts
 from core.data import Pair, load_splits
-from training.evaluate import params_of
+from models.checkpoint import params_of
 
 
 def sample_requests(n: int, seed: int = 0, split: str = "test") -> list[Pair]:

@@ -117,7 +117,7 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
     """
     import onnxruntime  # noqa: F401  (fail here, before work, when the export extra is missing)
     from export import bundle, graphs, optimize as opt, validate
-    from training.evaluate import params_of
+    from models.checkpoint import params_of
 
     if method is not None and method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got '{method}'")

@@ -23,7 +23,8 @@ from transformers import AutoModelForSequenceClassification
 
 from . import reward as _reward  # noqa: F401  (registers RewardModel with the Auto classes)
 from .arliss import ArlissModel
-from .base import load_tokenizer
+from .base import count_params, load_tokenizer
+from .more import moe_blocks
 from core.manifest import METHODS
 from core.text import KEEP_HEAD, TRUNCATION_POLICY, check_policy
 
@@ -102,3 +103,25 @@ def load_checkpoint(path: str | Path, expect_method: str | None = None) -> Check
     else:
         models = {"arliss": ArlissModel.load(path)}
     return Checkpoint(path, card, tokenizer, models)
+
+
+def params_of(ckpt: Checkpoint) -> tuple[int, int]:
+    """(parameters held in memory, parameters used to score one request)."""
+    m = ckpt.models
+    if ckpt.method == "baseline":
+        n = count_params(m["reward"])
+        return n, n
+    if ckpt.method == "more":
+        total = count_params(m["reward"])
+        idle = sum(count_params(b.experts[0]) * (b.num_experts - b.top_k) for b in moe_blocks(m["reward"]))
+        return total, total - idle
+    if ckpt.method == "rodos":
+        router = count_params(m["router"])
+        rewards = [count_params(m[f"reward/{d}"]) for d in ckpt.domains]
+        return router + sum(rewards), router + max(rewards)
+    model: ArlissModel = m["arliss"]
+    total = count_params(model)
+    per_adapter = [sum(p.numel() for n, p in model.backbone.named_parameters() if f".{a}." in n)
+                   for a in model.config.adapter_names]
+    # active: backbone + router adapter + one reward adapter + both heads
+    return total, total - sum(per_adapter) + per_adapter[-1] + max(per_adapter[:-1])

@@ -9,10 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from core import scoring
-from models.arliss import ArlissModel
-from models.base import count_params
-from models.checkpoint import Checkpoint
-from models.more import moe_blocks
+from models.checkpoint import Checkpoint, params_of
 from models.runner import CheckpointRunner
 from core.text import encode_pairs, encode_prompts
 from core.data import Pair, take
@@ -23,28 +20,6 @@ def _pair_encodings(ckpt: Checkpoint, pairs: list[Pair]):
     prompts = [p.prompt for p in pairs]
     return (encode_pairs(tok, prompts, [p.chosen for p in pairs], L, policy),
             encode_pairs(tok, prompts, [p.rejected for p in pairs], L, policy))
-
-
-def params_of(ckpt: Checkpoint) -> tuple[int, int]:
-    """(parameters held in memory, parameters used to score one request)."""
-    m = ckpt.models
-    if ckpt.method == "baseline":
-        n = count_params(m["reward"])
-        return n, n
-    if ckpt.method == "more":
-        total = count_params(m["reward"])
-        idle = sum(count_params(b.experts[0]) * (b.num_experts - b.top_k) for b in moe_blocks(m["reward"]))
-        return total, total - idle
-    if ckpt.method == "rodos":
-        router = count_params(m["router"])
-        rewards = [count_params(m[f"reward/{d}"]) for d in ckpt.domains]
-        return router + sum(rewards), router + max(rewards)
-    model: ArlissModel = m["arliss"]
-    total = count_params(model)
-    per_adapter = [sum(p.numel() for n, p in model.backbone.named_parameters() if f".{a}." in n)
-                   for a in model.config.adapter_names]
-    # active: backbone + router adapter + one reward adapter + both heads
-    return total, total - sum(per_adapter) + per_adapter[-1] + max(per_adapter[:-1])
 
 
 def route(ckpt: Checkpoint, prompts: list[str], run: CheckpointRunner | None = None) -> np.ndarray:
