@@ -122,7 +122,8 @@ def _linear_names_in_layers(backbone: nn.Module, layers: tuple[int, ...], target
     return names
 
 
-def _backbone(config: "ArlissConfig"):
+def load_backbone(config: "ArlissConfig"):
+    """The plain base model ARLISS puts its adapters on (no adapters yet; its pooler dropped when unread)."""
     base = AutoModel.from_pretrained(str(check_model_dir(config.base_model)))
     if config.pooling != "pooler" and getattr(base, "pooler", None) is not None:
         base.pooler = None  # never read: no LoRA on it, no weights exported for it
@@ -146,7 +147,7 @@ class ArlissModel(nn.Module):
 
     @classmethod
     def new(cls, config: ArlissConfig) -> "ArlissModel":
-        base = _backbone(config)
+        base = load_backbone(config)
         lora = {name: config.lora_config(name, base) for name in config.adapter_names}  # before PEFT wraps base
         peft = get_peft_model(base, lora[ROUTER], adapter_name=ROUTER)
         for name in config.domains:
@@ -159,7 +160,7 @@ class ArlissModel(nn.Module):
         if not (path / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"'{path}' is not an ARLISS checkpoint (no {CONFIG_FILE})")
         config = ArlissConfig.load(path)
-        base = _backbone(config)
+        base = load_backbone(config)
         peft = PeftModel.from_pretrained(base, str(path / "adapters" / ROUTER), adapter_name=ROUTER)
         for name in config.domains:
             peft.load_adapter(str(path / "adapters" / name), adapter_name=name)
@@ -190,20 +191,21 @@ class ArlissModel(nn.Module):
             raise ValueError(f"unknown domain '{domain}'; known: {list(self.config.domains)}")
         return self.config.domains.index(domain)
 
-    def _pooled(self, adapter: str, batch: dict) -> torch.Tensor:
+    def pooled(self, adapter: str, batch: dict) -> torch.Tensor:
+        """[B, H] fp32 pooled features of ``batch`` with ``adapter`` ("router" or a domain) active."""
         self.backbone.set_adapter(adapter)
         return encode(self.backbone, self.config.pooling, **batch)  # fp32 (see pool)
 
     def router_logits(self, batch: dict) -> torch.Tensor:
         """[B, n] domain logits from the router adapter (head in fp32, see models.base.fp32)."""
-        pooled = self._pooled(ROUTER, batch)
+        pooled = self.pooled(ROUTER, batch)
         with fp32(pooled):
             return self.router_head(pooled)
 
     def rewards(self, batch: dict, domain: str) -> torch.Tensor:
         """[B] rewards from ``domain``'s adapter and head."""
         i = self.domain_index(domain)
-        pooled = self._pooled(domain, batch)
+        pooled = self.pooled(domain, batch)
         with fp32(pooled):
             return pooled @ self.reward_heads.weight[i] + self.reward_heads.bias[i]
 

@@ -1,7 +1,6 @@
 """Growing ARLISS and RODOS by one domain (training.add_domain), on tiny models and synthetic pairs."""
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +42,8 @@ def grown(tmp_path_factory):
                            old_splits={d: splits[d] for d in OLD})
         full = add_domain(src, NEW, data, root / f"{method}-full", method=method,
                           old_splits={d: splits[d] for d in OLD}, router="full")
-        warm = add_domain(src, NEW, data, root / f"{method}-warm", method=method,
-                          old_splits={d: splits[d] for d in OLD}, router="warm")
-        with pytest.MonkeyPatch.context() as mp:                 # the tiny model has 2 layers: train the top one
-            mp.setattr("training.add_domain.TOP_LAYERS", 1)
-            top = add_domain(src, NEW, data, root / f"{method}-top", method=method,
-                             old_splits={d: splits[d] for d in OLD}, router="top")
         out[method] = {"src": src, "dst": root / f"{method}-grown", "before": before, "stats": stats,
-                       "full": root / f"{method}-full", "full_stats": full, "warm": root / f"{method}-warm",
-                       "warm_stats": warm, "top": root / f"{method}-top", "top_stats": top, "data": data}
+                       "full": root / f"{method}-full", "full_stats": full, "data": data}
     return out, splits
 
 
@@ -101,64 +93,10 @@ def test_head_scheme_keeps_the_router_body_and_full_scheme_retrains_it(grown, me
         assert body and all(torch.equal(before[k], head[k]) for k in body)
         assert not all(torch.equal(before[k], full[k]) for k in body)
         assert head["score.weight"].shape[0] == len(OLD) + 1
-    result = evaluate(load_checkpoint(run["full"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
-    assert result["router"]["accuracy"] >= 0.9
-
-
-def router_weights_with_old_parts_identical(run: dict, method: str, key: str) -> tuple[dict, dict]:
-    """The router's weights (RODOS: its body) in the source and in grown checkpoint ``run[key]``,
-    after checking that the old reward parts of the two are byte-identical."""
-    from safetensors.torch import load_file
-    if method == "arliss":
-        src = load_file(run["src"] / "adapters" / "router" / "adapter_model.safetensors")
-        out = load_file(run[key] / "adapters" / "router" / "adapter_model.safetensors")
-    else:
-        src = {k: v for k, v in load_file(run["src"] / "router" / "model.safetensors").items() if not k.startswith("score.")}
-        out = load_file(run[key] / "router" / "model.safetensors")
     parts = "adapters" if method == "arliss" else "rewards"
-    assert all(digests(run["src"] / parts / d) == digests(run[key] / parts / d) for d in OLD), \
-        "old reward parts must stay byte-identical"
-    return src, out
-
-
-@pytest.mark.parametrize("method", ["arliss", "rodos"])
-def test_warm_scheme_fine_tunes_the_head_refit_on_a_sample_and_keeps_the_better(grown, method):
-    from training.add_domain import WARM_FRACTION
-    runs, splits = grown
-    run = runs[method]
-    stats = run["warm_stats"]["runs"]
-    head, warm = stats["router_head"], stats["router"]
-    assert head["scheme"] == "head" and warm["scheme"] == "warm" and warm["steps"] > 0
-    new_split = split_pairs(load_pairs_file(run["data"], NEW))                 # add_domain splits the file itself
-    unique = {d: len({p.prompt for p in (new_split if d == NEW else splits[d])["train"]}) for d in OLD + (NEW,)}
-    assert warm["examples"] == {d: math.ceil(WARM_FRACTION * n) for d, n in unique.items()}
-    assert sum(warm["examples"].values()) < sum(unique.values())
-    start = next(e for e in warm["evals"] if e["step"] == 0)
-    assert start["accuracy"] == pytest.approx(head["val_accuracy"], abs=1e-6)      # it starts from the head refit
-    assert warm["chosen_step"] in (0, warm["steps"]) and warm["val_accuracy"] >= start["accuracy"]
-    src, out = router_weights_with_old_parts_identical(run, method, "warm")
-    moved = not all(torch.equal(v, out[k]) for k, v in src.items())
-    assert moved == (warm["chosen_step"] > 0), warm["chosen_step"]
-    result = evaluate(load_checkpoint(run["warm"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
-    assert result["router"]["accuracy"] >= 0.9
-
-
-@pytest.mark.parametrize("method", ["arliss", "rodos"])
-def test_top_scheme_trains_only_the_routers_top_layers_from_the_head_refit(grown, method):
-    runs, splits = grown
-    run = runs[method]
-    top = run["top_stats"]["runs"]["router"]
-    assert top["scheme"] == "top" and top["layers"] == 1 and top["steps"] > 0 and top["trained_parameters"] > 0
-    start = next(e for e in top["evals"] if e["step"] == 0)
-    assert start["accuracy"] == pytest.approx(top["head_val_accuracy"], abs=1e-6)   # it starts from the head refit
-    assert top["chosen_step"] in (0, top["steps"]) and top["val_accuracy"] >= start["accuracy"]
-    src, out = router_weights_with_old_parts_identical(run, method, "top")
-    upper = [k for k in src if ".layer.1." in k]
-    assert upper and len(upper) < len(src)
-    assert all(torch.equal(v, out[k]) for k, v in src.items() if k not in upper), "the frozen layers moved"
-    moved = not all(torch.equal(src[k], out[k]) for k in upper)
-    assert moved == (top["chosen_step"] > 0), top["chosen_step"]
-    result = evaluate(load_checkpoint(run["top"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
+    assert all(digests(run["src"] / parts / d) == digests(run["full"] / parts / d) for d in OLD), \
+        "old reward parts must stay byte-identical under the full scheme too"
+    result = evaluate(load_checkpoint(run["full"], method), {d: splits[d] for d in OLD + (NEW,)}, None)
     assert result["router"]["accuracy"] >= 0.9
 
 
@@ -184,10 +122,11 @@ def test_bad_new_data_names_file_and_line(grown, tmp_path):
 
 @pytest.mark.parametrize("method", ["arliss", "rodos"])
 def test_grown_checkpoint_exports_and_serves_n_plus_one_domains(grown, method, tmp_path):
+    from export.spec import ExportSpec
     from export.to_onnx import export_bundle
     from runtime import RewardEngine
     runs, splits = grown
-    bundle = export_bundle(runs[method]["dst"], tmp_path / method, optimize=False)
+    bundle = export_bundle(runs[method]["dst"], ExportSpec(method, optimize=False), tmp_path / method)
     engine = RewardEngine.from_bundle(bundle)
     assert engine.domains == OLD + (NEW,)
     pairs = splits[NEW]["test"][:6]
@@ -208,8 +147,7 @@ def test_head_scheme_runs_the_router_over_the_new_domain_only_and_passes_its_sto
     assert set(load_file(run["src"] / FILE)) == entries(OLD)                 # training wrote the source's
     features = run["stats"]["runs"]["router"]["features"]
     assert set(features["reused"]) == entries(OLD) and set(features["computed"]) == entries((NEW,))
-    for key in ("full", "warm", "top"):                                     # their router body moved (or may have)
-        assert not (run[key] / FILE).exists(), key
+    assert not (run["full"] / FILE).exists()                                 # its router body moved
     # The grown store equals the grown body's own features, computed from scratch.
     fresh = tmp_path / "fresh"
     shutil.copytree(run["dst"], fresh)
@@ -262,6 +200,35 @@ def test_head_scheme_reports_where_the_new_domains_prompts_go(grown):
     runs, _ = grown
     new_split = split_pairs(load_pairs_file(runs["arliss"]["data"], NEW))
     for method in ("arliss", "rodos"):
-        routed = runs[method]["stats"]["runs"]["router"]["new_domain"]
-        assert routed["prompts"] == len({p.prompt for p in new_split["validation"]})
-        assert 0.0 <= routed["recall"] <= 1.0 and routed["count"] <= routed["prompts"]
+        router = runs[method]["stats"]["runs"]["router"]
+        routed, confusion = router["new_domain"], router["probe"]["val_confusion"]
+        row = confusion[-1]                                     # the new domain's validation prompts, by routed domain
+        assert routed["prompts"] == sum(row) == len({p.prompt for p in new_split["validation"]})
+        assert routed["recall"] == pytest.approx(row[-1] / sum(row))
+        assert routed["count"] == max(row[:-1])
+        assert routed["most_confused_with"] == (OLD[row.index(max(row[:-1]))] if max(row[:-1]) else None)
+        correct = sum(confusion[i][i] for i in range(len(confusion)))   # the confusion is the refit head's
+        assert router["val_accuracy"] == pytest.approx(correct / sum(map(sum, confusion)))
+
+
+def test_routing_note_says_to_use_the_full_scheme_when_the_new_domain_is_routed_elsewhere():
+    from training.add_domain import LOW_RECALL, routing_note
+    low = {"prompts": 50, "recall": 0.7, "most_confused_with": "alpha", "count": 12}
+    note = routing_note(low, "gamma")
+    assert note.startswith("router: 70.0% of 'gamma' validation prompts (50) route to it; 12 go to 'alpha'")
+    assert "use --router full" in note and "overlap 'alpha''s" in note
+    high = {"prompts": 50, "recall": LOW_RECALL, "most_confused_with": "alpha", "count": 5}
+    assert routing_note(high, "gamma") == "router: 90.0% of 'gamma' validation prompts (50) route to it; 5 go to 'alpha'"
+    perfect = {"prompts": 50, "recall": 1.0, "most_confused_with": None, "count": 0}
+    assert routing_note(perfect, "gamma") == "router: 100.0% of 'gamma' validation prompts (50) route to it"
+    assert "not measured" in routing_note({"prompts": 0, "recall": 0.0, "most_confused_with": None, "count": 0}, "gamma")
+
+
+def test_router_schemes_are_the_table_and_the_cli_offers_them(capsys):
+    from training.__main__ import main
+    from training.add_domain import ROUTER_SCHEMES, SCHEMES
+    assert ROUTER_SCHEMES == tuple(SCHEMES) == ("head", "full")
+    with pytest.raises(SystemExit):
+        main(["add-domain", "--router", "warm"])
+    err = capsys.readouterr().err
+    assert "--router: invalid choice: 'warm'" in err and "head" in err and "full" in err

@@ -1,14 +1,11 @@
-"""scripts/add_domain_experiment.py: the results row and the reuse check, on fake evaluations (no training)."""
-import sys
+"""lab/add_domain_experiment.py: the results row and the reuse check, on fake evaluations (no training)."""
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import add_domain_experiment as lodo  # noqa: E402
-
-from models.checkpoint import CheckpointCard  # noqa: E402
-from core.data import DOMAINS  # noqa: E402
+import lab.add_domain_experiment as lodo
+from core.data import DOMAINS
+from models.checkpoint import CheckpointCard
 
 HELD = "harmlessness"
 
@@ -30,17 +27,17 @@ def parts(root: Path, tag: str) -> Path:
     return root
 
 
-def test_entry_compares_the_grown_checkpoint_with_the_five_domain_one(tmp_path):
+def test_result_row_compares_the_grown_checkpoint_with_the_five_domain_one(tmp_path):
     five = parts(tmp_path / "five", "five")
     grown_dir = parts(tmp_path / "grown", "grown")
     full = evaluation({d: 0.6 for d in DOMAINS}, {d: 0.65 for d in DOMAINS}, 0.95, 0.85)
     grown = evaluation({**{d: 0.6 for d in DOMAINS}, HELD: 0.5, "math": 0.65},
                        {**{d: 0.65 for d in DOMAINS}, "math": 0.66}, 0.93, 0.75)
-    stats = {"add_seconds": 300.0, "train_seconds": 290.0, "runs": {"router": {"scheme": "top", "steps": 5,
-                                                                             "losses": [1.0], "probe": {}}}}
+    stats = {"add_seconds": 300.0, "train_seconds": 290.0,
+             "runs": {"router": {"scheme": "full", "steps": 5, "losses": [1.0], "probe": {}}}}
     four_router = {"evals": [{"step": 0, "accuracy": 0.97}, {"step": 9, "accuracy": 0.99}]}
     store = {"seconds": 20.0, "prompts": 3730}
-    row = lodo._entry("arliss", HELD, "top", grown, full, stats, 1200.0, four_router, grown_dir, five, store)
+    row = lodo.result_row("arliss", HELD, "full", grown, full, stats, 1200.0, four_router, grown_dir, five, store)
     assert row["added_accuracy"] == 0.5 and row["full_accuracy"] == 0.6
     assert row["added_minus_full"]["difference"] == pytest.approx(-0.1)
     assert row["old_max_abs_change"] == pytest.approx(1.0)                  # math's oracle moved 1 point
@@ -51,7 +48,7 @@ def test_entry_compares_the_grown_checkpoint_with_the_five_domain_one(tmp_path):
     assert "losses" not in row["router_run"] and "probe" not in row["router_run"]
     assert row["four_domain_router_features"] == store
     (grown_dir / "adapters" / "math" / "w.bin").write_bytes(b"changed")
-    assert lodo._entry("arliss", HELD, "top", grown, full, stats, 1200.0, four_router, grown_dir,
+    assert lodo.result_row("arliss", HELD, "full", grown, full, stats, 1200.0, four_router, grown_dir,
                        five, None)["old_weights_identical"] is False
 
 

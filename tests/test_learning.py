@@ -1,4 +1,4 @@
-"""The recipe learns on real data (issue 10): a flat loss at ln 2 must fail CI.
+"""The recipe learns on real data: a flat loss at ln 2 must fail CI.
 
 A CI-sized run of the reproduce recipe on the vendored math pairs (GSM8K-style solutions, where the
 longer response also wins 62% of the test pairs, so "learns" means more than "prefers length"): a

@@ -78,20 +78,17 @@ def test_more_routes_exactly_two_experts_per_token(tiny_checkpoints, tiny_splits
     assert type(again).__name__ == "RewardModel" and again.config.moe_layers == model.config.moe_layers
 
 
-@pytest.mark.parametrize("mode", ["sparse", "dense"])
-def test_more_export_paths_equal_the_eager_model(tiny_checkpoints, tiny_splits, monkeypatch, mode):
-    """The graph's MoE (gathered per expert, or dense-masked) is the eager top-2 function, padding included."""
+def test_more_export_path_equals_the_eager_model(tiny_checkpoints, tiny_splits, monkeypatch):
+    """The graph's MoE (gathered per expert) is the eager top-2 function, padding included."""
     import models.more
     ckpt = load_checkpoint(tiny_checkpoints["more"])
     model = ckpt.models["reward"]
     pairs = tiny_splits["gamma"]["test"][:3]
     batch = _chosen_batch(ckpt, pairs)
-    batch["attention_mask"][1, 5:] = 0              # a padded row: the sparse graph must skip its padding
+    batch["attention_mask"][1, 5:] = 0              # a padded row: the traced path must skip its padding
     batch["input_ids"][1, 5:] = ckpt.tokenizer.pad_token_id
     blocks = moe_blocks(model)
     outputs = []                                    # each MoE block's [B, S, H] output on the traced path
-    for block in blocks:
-        block.export_mode = mode
     with torch.inference_mode():
         eager = model(**batch).logits
         monkeypatch.setattr(models.more, "exporting", lambda: True)
@@ -102,9 +99,8 @@ def test_more_export_paths_equal_the_eager_model(tiny_checkpoints, tiny_splits, 
     torch.testing.assert_close(traced_path, eager, atol=1e-5, rtol=1e-5)
     padding = ~batch["attention_mask"].bool()
     assert outputs and padding.any()
-    for out in outputs:   # sparse: padding goes through no expert (0, as in eager); dense: through all of them
-        skipped = bool((out[padding] == 0).all())
-        assert skipped == (mode == "sparse"), (mode, out[padding].abs().max())
+    for out in outputs:   # padding goes through no expert (0, as in eager)
+        assert bool((out[padding] == 0).all()), out[padding].abs().max()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -127,18 +123,18 @@ def test_reproduce_resumes_a_method_whose_settings_did_not_change(tmp_path):
 
     from models.checkpoint import CARD
     from training.config import TrainConfig
-    from training.reproduce import _trained_with
+    from lab.reproduce import trained_with
 
     old = TrainConfig(out_dir=str(tmp_path))
     for method in ("baseline", "more", "rodos", "arliss"):
         (tmp_path / method).mkdir()
         (tmp_path / method / CARD).write_text(json.dumps({"train_config": old.to_dict()}))
     router = old.with_(router_max_length=old.router_max_length * 2)
-    assert [m for m in ("baseline", "more", "rodos", "arliss") if _trained_with(router, m)] == ["baseline", "more"]
+    assert [m for m in ("baseline", "more", "rodos", "arliss") if trained_with(router, m)] == ["baseline", "more"]
     lora = old.with_(lora_r=old.lora_r * 2)
-    assert [m for m in ("baseline", "more", "rodos", "arliss") if _trained_with(lora, m)] == ["baseline", "more", "rodos"]
-    assert not any(_trained_with(old.with_(lr=old.lr / 2), m) for m in ("baseline", "more", "rodos", "arliss"))
-    assert all(_trained_with(old, m) for m in ("baseline", "more", "rodos", "arliss"))
+    assert [m for m in ("baseline", "more", "rodos", "arliss") if trained_with(lora, m)] == ["baseline", "more", "rodos"]
+    assert not any(trained_with(old.with_(lr=old.lr / 2), m) for m in ("baseline", "more", "rodos", "arliss"))
+    assert all(trained_with(old, m) for m in ("baseline", "more", "rodos", "arliss"))
 
 
 def test_router_batches_mix_classes_whose_lengths_differ():

@@ -1,7 +1,7 @@
 """``python -m training train|evaluate --method M [--quick] [--base-model PATH] ...``
 
 ``python -m training add-domain --method arliss|rodos --from CHECKPOINT --domain NAME --data PAIRS.jsonl
-[--out DIR] [--router head|warm|top|full]``: grow a routed checkpoint by one domain (training.add_domain).
+[--out DIR] [--router SCHEME]``: grow a routed checkpoint by one domain (training.add_domain).
 
 ``python -m training router-features --from CHECKPOINT``: store a routed checkpoint's router features
 (training.router_store) so that adding a domain runs the router over the new domain's prompts only;
@@ -14,7 +14,7 @@ import json
 import sys
 
 from models.checkpoint import METHODS, load_checkpoint
-from training.add_domain import ROUTER_SCHEMES, add_domain, write_router_features
+from training.add_domain import ROUTER_SCHEMES, SCHEMES, add_domain, routing_note, write_router_features
 from training.config import QUICK, TrainConfig
 from core.data import load_splits
 from training.evaluate import evaluate
@@ -46,9 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", help="add-domain: the new domain's pairs (JSONL, .gz allowed)")
     parser.add_argument("--out", help="add-domain: where the grown checkpoint goes (default: <from>-<domain>)")
     parser.add_argument("--router", choices=ROUTER_SCHEMES, default=ROUTER_SCHEMES[0],
-                        help="add-domain: refit only the router's head on its frozen features (default), then also "
-                             "fine-tune the router briefly (warm), train its top layers on cached states (top), or "
-                             "retrain it (full); see training/add_domain.py")
+                        help="add-domain: how the router learns the new domain: "
+                             + "; ".join(f"{name}: {scheme.help}" for name, scheme in SCHEMES.items()))
     args = parser.parse_args(argv)
     if args.command == "router-features":
         if not args.source:
@@ -73,10 +72,7 @@ def main(argv=None) -> int:
         print(f"{args.method}: added '{args.domain}' in {stats['add_seconds']:.0f}s -> {out}")
         routed = stats["runs"]["router"].get("new_domain")
         if routed:       # the head scheme: where the new domain's validation prompts go
-            print(f"router: {100 * routed['recall']:.1f}% of '{args.domain}' validation prompts ({routed['prompts']}) "
-                  f"route to it" + (f"; {routed['count']} go to '{routed['most_confused_with']}' (if that is too "
-                                    f"many, --router top or full train the router further)"
-                                    if routed["most_confused_with"] else ""))
+            print(routing_note(routed, args.domain))
         return 0
     cfg = config_from_args(args)
     splits = load_splits(cfg.domains)

@@ -15,7 +15,9 @@ from core.text import encode_pairs, encode_prompts
 from core.data import Pair, take
 
 
-def _pair_encodings(ckpt: Checkpoint, pairs: list[Pair]):
+def pair_encodings(ckpt: Checkpoint, pairs: list[Pair]):
+    """(chosen, rejected): ``[prompt, response]`` encodings of ``pairs`` as ``ckpt`` reads them (its
+    tokenizer, max length and truncation policy, from its card)."""
     tok, L, policy = ckpt.tokenizer, ckpt.card.max_length, ckpt.card.truncation
     prompts = [p.prompt for p in pairs]
     return (encode_pairs(tok, prompts, [p.chosen for p in pairs], L, policy),
@@ -39,7 +41,7 @@ def pair_rewards(ckpt: Checkpoint, pairs: list[Pair], domain: str | list[str] | 
     if run.layout.routed:
         names = [domain] * len(pairs) if isinstance(domain, str) or domain is None else list(domain)
         ids = [ckpt.domains.index(d) for d in names]
-    ch, rj = _pair_encodings(ckpt, pairs)
+    ch, rj = pair_encodings(ckpt, pairs)
     pad = ckpt.tokenizer.pad_token_id
     return (scoring.rewards(run, run.layout, ch, pad, ids), scoring.rewards(run, run.layout, rj, pad, ids))
 

@@ -1,6 +1,6 @@
 """Training loops: Bradley-Terry pairwise reward training and domain-router classification.
 
-One optimisation recipe for every method (issue 10): AdamW with weight decay on matrices only
+One optimisation recipe for every method: AdamW with weight decay on matrices only
 (never on biases, norms or embeddings), transformers' linear schedule with warm-up, gradient
 clipping, a 10x learning rate for the fresh heads (``head_lr``), bf16 autocast on the CPU (about 1.9x the fp32 step rate on AVX512-BF16 machines; the
 weights and the optimizer stay fp32), and model choice on a validation set: the starting point and

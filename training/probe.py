@@ -1,9 +1,9 @@
 """Linear probes: heads fitted on frozen features before fine-tuning (LP-FT, Kumar et al., ICLR 2022).
 
 A fresh random head makes the first fine-tuning steps pull the pretrained features toward noise;
-on this project's data that left fine-tuned models below a linear probe on frozen features
-(issue 10). So every head starts as the best L2-regularised linear fit on the pretrained model's
-pooled features, over the whole train split, and fine-tuning starts from there:
+on this project's data that left fine-tuned models below a linear probe on frozen features. So
+every head starts as the best L2-regularised linear fit on the pretrained model's pooled features,
+over the whole train split, and fine-tuning starts from there:
 
 - reward heads: Bradley-Terry logistic regression on feature differences,
   ``P(chosen > rejected) = sigmoid(w . (f_chosen - f_rejected))`` (the bias cancels; it stays 0);
@@ -51,7 +51,18 @@ def pooled_features(pool_fn: Callable[[dict], torch.Tensor], encoded: list[Encod
 
 
 class FeatureCache:
-    """``get(key, compute)``: a tensor saved under ``root/<sha256 of key>.pt``, computed on a miss."""
+    """``get(key, compute)``: a tensor saved under ``root/<sha256 of key>.pt``, computed on a miss.
+
+    For the *pretrained base model's* features, which the probe starts of every method read
+    (training.recipe.pair_features, router_features): the base never changes, so a key made of the
+    texts' hash and the settings that change features (base, pooling, length, truncation) is
+    enough, and one cache beside the run's checkpoints serves every method and every later run.
+    ``root`` None: no cache, ``compute`` every time.
+
+    Not training.router_store.RouterFeatures, which holds a *trained router body's* features: those
+    are valid for that body's weights only, so they live inside its checkpoint (keyed by domain
+    and split, checked against the body's sha256) and are dropped when the body changes.
+    """
 
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None

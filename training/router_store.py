@@ -1,4 +1,4 @@
-"""The router body's prompt features, stored with a routed checkpoint (issue 14).
+"""The router body's prompt features, stored with a routed checkpoint.
 
 The ``"head"`` scheme of training.add_domain refits only the router's head, on the frozen router
 body's pooled prompt features. While the body does not change, neither do the old domains'
@@ -8,7 +8,7 @@ carries the n+1 domains' features for the next addition. The cost of an addition
 the new domain's data, not with all the data the checkpoint has seen.
 
 Entries are ``"<domain>/<split>"``: [N, H] fp32 features of the domain's unique prompts of that
-split, in first-seen order (training.methods._router_data). The file's metadata ties it to what
+split, in first-seen order (training.recipe.router_prompts). The file's metadata ties it to what
 made it: the body's parameters (``body_sha256``), the tokenizer, the router's max length, the
 pooling and bf16; each entry also records the sha256 of its prompts. Nothing stale is used: a file
 made by another body is ignored as a whole, an entry whose prompts differ is recomputed, and
@@ -63,6 +63,13 @@ class RouterFeatures:
 
     ``context``: ``{"body_sha256", "tokenizer_sha256", "router_max_length", "pooling", "bf16"}``,
     all of which must match a stored file's for any of its entries to be used.
+
+    Not training.probe.FeatureCache, which holds the *pretrained base model's* features for the
+    probe starts of training: that cache is keyed by a hash of the texts and settings alone (the
+    base never changes), lives beside the run's checkpoints and is shared by every method. These
+    are a *trained router body's* features: only valid for that body's exact weights, so they
+    travel inside its checkpoint, keyed by domain and split, and die with the body (a scheme that
+    moves the body drops them).
     """
 
     def __init__(self, context: dict):
@@ -141,22 +148,21 @@ def rodos_body(classifier) -> list[tuple[str, torch.Tensor]]:
     return [(n, p) for n, p in classifier.named_parameters() if not n.startswith("score.")]
 
 
-def unique_prompts(pairs, per_domain: int | None) -> list[str]:
-    """The unique prompts of ``pairs`` in first-seen order, the first ``per_domain`` of them (None: all)."""
-    prompts = list(dict.fromkeys(p.prompt for p in pairs))
-    return prompts[:per_domain] if per_domain else prompts
+def domain_labels(prompts: dict[str, list[str]]) -> torch.Tensor:
+    """[N] long: the domain index (position in ``prompts``) of each prompt of ``{domain: prompts}``, in order."""
+    return torch.cat([torch.full((len(p),), label, dtype=torch.long) for label, p in enumerate(prompts.values())])
 
 
-def prompt_features(store: RouterFeatures | None, pool_fn, splits: dict, domains: tuple[str, ...], split: str,
-                    per_domain: int | None, tok, max_length: int, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features [N, H] of each domain's unique ``split`` prompts under ``pool_fn`` and labels [N] (domain index).
+def prompt_features(store: RouterFeatures | None, pool_fn, prompts: dict[str, list[str]], split: str, tok,
+                    max_length: int, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features [N, H] under ``pool_fn`` of ``{domain: prompts}`` (``split``'s, training.recipe.router_prompts),
+    domain after domain, each prompt's last ``max_length`` tokens, and their labels [N] (:func:`domain_labels`).
 
-    Stored features are used where ``store`` has them; the rest are computed (and kept in ``store``).
+    ``pool_fn(batch) -> [B, H]``. Stored features are used where ``store`` has them; the rest are
+    computed (and kept in ``store``); ``store`` None computes all.
     """
-    xs, ys = [], []
-    for label, domain in enumerate(domains):
-        prompts = unique_prompts(splits[domain][split], per_domain)
-        compute = lambda: pooled_features(pool_fn, encode_prompts(tok, prompts, max_length), tok.pad_token_id, bf16=bf16)
-        xs.append(store.get(domain, split, prompts, compute) if store is not None else compute())
-        ys.append(torch.full((len(prompts),), label, dtype=torch.long))
-    return torch.cat(xs), torch.cat(ys)
+    xs = []
+    for domain, texts in prompts.items():
+        compute = lambda: pooled_features(pool_fn, encode_prompts(tok, texts, max_length), tok.pad_token_id, bf16=bf16)
+        xs.append(store.get(domain, split, texts, compute) if store is not None else compute())
+    return torch.cat(xs), domain_labels(prompts)

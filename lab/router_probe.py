@@ -1,6 +1,6 @@
 """How many prompt tokens should a router see? A linear probe on frozen base features per length.
 
-    python scripts/router_probe.py [--lengths 64 128 256]
+    python -m lab.router_probe [--lengths 64 128 256]
 
 For each router length (the prompt's last N tokens, ``core.text.encode_prompts``), the base
 model's pooled features of every unique train, validation and test prompt (cached in
@@ -18,11 +18,10 @@ import os
 import time
 from pathlib import Path
 
-
-from training import methods
-from training.config import TrainConfig
 from core.data import load_splits
+from training.config import TrainConfig
 from training.probe import fit_router_head
+from training.recipe import router_features, tokenizer
 
 
 def main(argv=None) -> None:
@@ -33,18 +32,17 @@ def main(argv=None) -> None:
     load_start = os.getloadavg()
     base = TrainConfig()
     splits = load_splits(base.domains)
-    tok = methods._tokenizer(base)
+    tok = tokenizer(base)
     rows = []
     for length in args.lengths:
         cfg = base.with_(router_max_length=length)
         start = time.perf_counter()
-        (x, y), (vx, vy), (tx, ty) = (methods.router_features(cfg, splits=splits, tok=tok, split=s, per_domain=None)
+        (x, y), (vx, vy), (tx, ty) = (router_features(cfg, tok, splits, s, per_domain=None)
                                        for s in ("train", "validation", "test"))
         weight, bias, info = fit_router_head(x, y, vx, vy, len(cfg.domains))
-        chosen = next(t for t in info["trials"] if t["lambda"] == info["chosen_lambda"])
         test = float(((tx @ weight.t() + bias).argmax(-1) == ty).float().mean())
         rows.append({"router_max_length": length, "chosen_lambda": info["chosen_lambda"],
-                     "val_accuracy": round(chosen["val_accuracy"], 4), "test_accuracy": round(test, 4),
+                     "val_accuracy": round(info["val_accuracy"], 4), "test_accuracy": round(test, 4),
                      "train_prompts": len(x), "val_prompts": len(vx), "test_prompts": len(tx),
                      "seconds": round(time.perf_counter() - start, 1)})
         print(rows[-1], flush=True)

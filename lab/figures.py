@@ -10,7 +10,7 @@ import torch
 from models.more import moe_blocks
 from models.base import collate
 from core.data import take
-from training.evaluate import _pair_encodings
+from training.evaluate import pair_encodings
 
 
 def _smooth(values: list[float], window: int = 25) -> np.ndarray:
@@ -58,7 +58,7 @@ def expert_use(ckpt, splits: dict, pairs_per_domain: int = 60, split: str = "val
     layers = list(model.config.moe_layers)
     out = {}
     for domain in ckpt.domains:
-        chosen, _ = _pair_encodings(ckpt, take(splits[domain][split], pairs_per_domain))
+        chosen, _ = pair_encodings(ckpt, take(splits[domain][split], pairs_per_domain))
         counts = np.zeros((len(blocks), blocks[0].num_experts))
         for s in range(0, len(chosen), 16):
             model(**collate(chosen[s:s + 16], ckpt.tokenizer.pad_token_id))

@@ -1,7 +1,7 @@
-"""Leave one domain out, add it back: does growing ARLISS/RODOS match training with it? (issue 14)
+"""Leave one domain out, add it back: does growing ARLISS/RODOS match training with it?
 
-    python scripts/add_domain_experiment.py [--methods arliss,rodos] [--domains math,harmlessness]
-        [--router head[,warm,top,full]] [--results results] [--reuse-four]
+    python -m lab.add_domain_experiment [--methods arliss,rodos] [--domains math,harmlessness]
+        [--router head[,full]] [--results results] [--reuse-four]
 
 Needs ``make reproduce``'s five-domain checkpoints (``checkpoints/<method>`` with ``test_eval.json``).
 For each method and held-out domain ``d``:
@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import load_tokenizer
 from models.checkpoint import CheckpointCard, load_checkpoint
-from training.add_domain import ROUTER_SCHEMES, _config, add_domain, write_router_features
+from training.add_domain import ROUTER_SCHEMES, add_domain, config_from_card, write_router_features
 from core.data import DATA_DIR, DOMAINS, load_splits
 from training.evaluate import evaluate
 from training.methods import arliss_router, rodos_router
@@ -88,7 +88,7 @@ def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, sp
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
-    cfg = _config(card, four, dst)
+    cfg = config_from_card(card, four, dst)
     tok = load_tokenizer(five)
     torch.manual_seed(cfg.seed)
     for d in four:
@@ -120,7 +120,7 @@ def four_domain_checkpoint(five: Path, dst: Path, method: str, held_out: str, sp
     return run
 
 
-def _entry(method: str, held_out: str, scheme: str, grown: dict, full_eval: dict, stats: dict, retrain: float,
+def result_row(method: str, held_out: str, scheme: str, grown: dict, full_eval: dict, stats: dict, retrain: float,
            four_router: dict, grown_dir: Path, five: Path, store: dict | None) -> dict:
     """One results row: the grown checkpoint's test evaluation ``grown`` against the five-domain ``full_eval``."""
     new, old = grown["method"]["domains"], full_eval["method"]["domains"]
@@ -190,7 +190,8 @@ def main(argv=None) -> None:
                 stats = add_domain(four_dir, held_out, Path(DATA_DIR) / f"{held_out}.jsonl.gz", grown_dir,
                                    method=method, old_splits=others, router=scheme)
                 grown = evaluate(load_checkpoint(grown_dir, method), splits, None)
-                entry = _entry(method, held_out, scheme, grown, full_eval, stats, retrain, four_router, grown_dir, five, store)
+                entry = result_row(method, held_out, scheme, grown, full_eval, stats, retrain, four_router, grown_dir, five,
+                                   store)
                 results[scheme].setdefault(method, {})[held_out] = entry
                 print(f"[lodo] {method}+{held_out} ({scheme}): " + json.dumps(
                     {k: v for k, v in entry.items() if k not in ("added_minus_full", "router_run")}), flush=True)

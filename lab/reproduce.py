@@ -40,7 +40,9 @@ FULL = TrainConfig(train_pairs_per_domain=1000, router_examples_per_domain=None,
                    batch_size=16)
 
 
-def _trained_with(cfg: TrainConfig, method: str) -> bool:
+def trained_with(cfg: TrainConfig, method: str) -> bool:
+    """Whether ``cfg.method_dir(method)`` holds a checkpoint trained with the settings of ``cfg`` that ``method``
+    reads (``TrainConfig.for_method``): ``make reproduce`` then reuses it instead of training again."""
     card = cfg.method_dir(method) / CARD
     if not card.is_file():
         return False
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
     evals, reused = {}, []
     for method in args.methods.split(","):
         out = cfg.method_dir(method)
-        if args.fresh or not _trained_with(cfg, method):
+        if args.fresh or not trained_with(cfg, method):
             (out / EVAL_FILE).unlink(missing_ok=True)
             stats = train(method, splits, cfg)
             print(f"[reproduce] {method}: trained in {stats['wall_seconds']:.0f}s", flush=True)
@@ -187,7 +189,7 @@ def main(argv=None) -> int:
     results["machine"]["load_average_end"] = list(os.getloadavg())
     (RESULTS / "accuracy.json").write_text(json.dumps(results, indent=1))
     (RESULTS / "accuracy.md").write_text(render_markdown(results))
-    from training.figures import more_routing, training_curves
+    from lab.figures import more_routing, training_curves
     training_curves(results, RESULTS / "training_curves.png")
     if "more" in evals:
         more_routing(load_checkpoint(cfg.method_dir("more"), "more"), splits, RESULTS / "more_routing")
