@@ -10,7 +10,7 @@
 # Everything it produces lands under $OUT (the GPU runner sets it; defaults to ./gpu_check_out):
 #   env.txt                      torch / CUDA / triton / GPU versions
 #   pytest_gpu.log, .xml         pytest -m gpu tests/test_kernels.py (bf16, T=4096, D=1024)
-#   bench.log, kernels_*.json    benchmarks/kernels.py (also written to results/kernels_<gpu>.json)
+#   bench.log, kernels_*.json    benchmarks/kernel_speed.py (also written to results/kernels_<gpu>.json)
 #   pytest_grid.log, .xml        the rest of tests/test_kernels.py, on CUDA tensors this time
 #   summary.txt                  exit status of each step
 # Expected wall time on one H100/H200: about 3 to 5 minutes, mostly Triton compiles and do_bench;
@@ -50,7 +50,7 @@ if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
 fi
 
 step pytest_gpu 150 "$PY" -m pytest -q -m gpu tests/test_kernels.py --junitxml="$OUT/pytest_gpu.xml"
-step bench 300 "$PY" -m benchmarks.kernels --dtypes float16 bfloat16
+step bench 300 "$PY" -m benchmarks.kernel_speed --dtypes float16 bfloat16
 cp results/kernels_*.json "$OUT/" 2>/dev/null || echo "bench: no results file" >> "$OUT/summary.txt"
 step pytest_grid 140 "$PY" -m pytest -q -m "not gpu" tests/test_kernels.py --junitxml="$OUT/pytest_grid.xml"
 

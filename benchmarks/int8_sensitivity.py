@@ -1,4 +1,4 @@
-"""Which weight MatMuls can rowwise int8 take without moving decisions? (issue 13)
+"""Which weight MatMuls can rowwise int8 take without moving decisions?
 
     python benchmarks/int8_sensitivity.py [--bundles bundles] [--methods baseline] [--val-pairs N] [--out results]
 
@@ -24,17 +24,14 @@ import os
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import onnx
 
-import onnx  # noqa: E402
-
-from export import validate  # noqa: E402
-from export.optimize import session  # noqa: E402
-from export.rowwise_int8 import contracting, quantize_model  # noqa: E402
-from runtime import RewardEngine  # noqa: E402
-from core.manifest import load_manifest  # noqa: E402
-from core.data import load_splits, take  # noqa: E402
+from core.data import load_splits, take
+from core.manifest import load_manifest
+from export import validate
+from export.optimize import session
+from export.rowwise_int8 import contracting, quantize_model
+from runtime import RewardEngine
 
 KEEP_FP32 = {   # name -> (what stays fp32, as the table says it; keep_fp32(node name, K, N))
     "every": ("nothing", lambda name, k, n: False),

@@ -18,6 +18,9 @@ optimum-ort                 ``optimum.onnxruntime.ORTModelForSequenceClassificat
                             plain graph of the bundle (baseline, MoRE, RODOS, ARLISS merged),
                             routed as hf-eager; built from an ``InferenceSession`` of the graph
                             (``from_pretrained`` wants a config.json beside it; a bundle has none)
+optimum-ort-int8-dynamic    optimum-ort on those graphs after ONNX Runtime's dynamic quantization
+                            (:func:`quantize_dynamic_graphs`, made at benchmark time): what an
+                            Optimum user gets from int8 dynamic quantization of the fp32 bundle
 ==========================  ==================================================================
 
 Routed engines route each *unique* prompt once (the router sees the prompt alone), like
@@ -35,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime  # every library is imported here, before a worker's RSS baseline
 import peft  # noqa: F401
 import torch
@@ -51,7 +55,29 @@ except ImportError:  # pragma: no cover - optimum-onnx is in requirements.txt
     ORTModelForSequenceClassification = None
 
 ENGINES = ("routerm-ort-fp32", "routerm-ort-optimized", "routerm-ort-int8", "routerm-ort-merged",
-           "routerm-torch", "hf-eager", "peft-eager", "optimum-ort")
+           "routerm-torch", "hf-eager", "peft-eager", "optimum-ort", "optimum-ort-int8-dynamic")
+EXTERNAL_DATA_BYTES = 1_500_000_000     # graphs larger than this keep their weights in a .data file
+
+
+def quantize_dynamic_graphs(bundle: Path, out: Path) -> Path:
+    """Every graph of ``bundle`` through ``onnxruntime.quantization.quantize_dynamic`` into ``out``
+    (same file names), the quantizer Optimum's ``ORTQuantizer`` runs for a dynamic config such as
+    ``AutoQuantizationConfig.avx512_vnni(is_static=False)``: int8 weights per output channel, uint8
+    activations with one scale per tensor per run (``DynamicQuantizeLinear`` + ``MatMulInteger``,
+    fused by ONNX Runtime into ``DynamicQuantizeMatMul``). Returns ``out``.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    manifest = load_manifest(bundle)
+    if manifest.precision != "fp32":
+        raise ValueError(f"{bundle}: a {manifest.precision} bundle; dynamic quantization starts from fp32 graphs")
+    out.mkdir(parents=True, exist_ok=True)
+    for role in manifest.graphs:
+        src = manifest.graph_path(role)
+        # DefaultTensorType: ONNX shape inference cannot type the outputs of fused com.microsoft ops.
+        quantize_dynamic(str(src), str(out / src.name), per_channel=True, weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                         use_external_data_format=src.stat().st_size > EXTERNAL_DATA_BYTES)
+    return out
 
 
 # --- engines ---------------------------------------------------------------------------------------
@@ -125,7 +151,9 @@ class PeftEagerScorer(_Routed):
 
 
 class OptimumOrtScorer(_Routed):
-    def __init__(self, bundle: Path, threads: int):
+    """``graphs``: a directory holding other versions of the bundle's graph files (the same names) to run instead."""
+
+    def __init__(self, bundle: Path, threads: int, graphs: Path | None = None):
         if ORTModelForSequenceClassification is None:
             raise ValueError("optimum-ort needs optimum-onnx (`pip install optimum-onnx`)")
         manifest = load_manifest(bundle)
@@ -147,8 +175,8 @@ class OptimumOrtScorer(_Routed):
             config = AutoConfig.for_model(**{**base, "num_labels": len(manifest.domains) if role == "router" else 1})
             # ORTModel.from_pretrained infers the library from a config.json beside the graph, which a
             # bundle does not carry: build the model from its session, as from_pretrained does in the end.
-            session = onnxruntime.InferenceSession(str(manifest.graph_path(role)), options,
-                                                   providers=["CPUExecutionProvider"])
+            path = graphs / graph.file if graphs is not None else manifest.graph_path(role)
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             self.models[role] = ORTModelForSequenceClassification(config=config, session=session, use_io_binding=False,
                                                                   model_save_dir=str(bundle))
 
@@ -162,7 +190,7 @@ class OptimumOrtScorer(_Routed):
                            lambda d, b: self._logits(f"reward/{d}", b).squeeze(-1).numpy())
 
 
-def make_scorer(engine: str, checkpoint: Path, bundle: Path | None, threads: int):
+def make_scorer(engine: str, checkpoint: Path, bundle: Path | None, threads: int, graphs: Path | None = None):
     if engine.startswith("routerm-ort"):
         return RoutermScorer(bundle, "onnxruntime", threads, checkpoint)
     if engine == "routerm-torch":
@@ -173,6 +201,10 @@ def make_scorer(engine: str, checkpoint: Path, bundle: Path | None, threads: int
         return PeftEagerScorer(checkpoint)
     if engine == "optimum-ort":
         return OptimumOrtScorer(bundle, threads)
+    if engine == "optimum-ort-int8-dynamic":
+        if graphs is None:
+            raise ValueError("optimum-ort-int8-dynamic runs quantized graphs (quantize_dynamic_graphs); none given")
+        return OptimumOrtScorer(bundle, threads, graphs)
     raise ValueError(f"unknown engine '{engine}'; known: {ENGINES}")
 
 
@@ -211,7 +243,8 @@ def _reset_peak() -> bool:
 def worker_main(conn, spec: dict) -> None:
     """Load one engine, then serve ``("score"|"time", rows)`` until ``("stop",)``.
 
-    ``spec``: engine, checkpoint, bundle (or None), threads, requests as (prompt, chosen, rejected).
+    ``spec``: engine, checkpoint, bundle (or None), graphs (a directory of graphs built at benchmark
+    time, or None), threads, requests as (prompt, chosen, rejected).
     Replies: load ``{"ok", "load_s"|"error"}``; score ``{"chosen", "rejected"}`` (untimed);
     time ``{"ms"}`` (the ``score`` call alone); stop ``{"peak_rss_mb", "model_rss_mb", "peak_reset"}``.
     """
@@ -221,8 +254,8 @@ def worker_main(conn, spec: dict) -> None:
     base = _status_mb("VmRSS") or _peak_rss_mb()
     start = time.perf_counter()
     try:
-        scorer = make_scorer(spec["engine"], Path(spec["checkpoint"]),
-                             Path(spec["bundle"]) if spec["bundle"] else None, spec["threads"])
+        scorer = make_scorer(spec["engine"], Path(spec["checkpoint"]), Path(spec["bundle"]) if spec["bundle"] else None,
+                             spec["threads"], Path(spec["graphs"]) if spec.get("graphs") else None)
     except Exception as exc:  # reported to the parent, which records the engine as skipped
         conn.send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return

@@ -8,8 +8,8 @@ H = 384, I = 1536). One figure per library at hand, the best is the limit::
     numpy      np.matmul(X, W, out=Y)                      (its BLAS)
     torch      torch.mm(X, W, out=Y)                       (MKL/oneDNN or OpenBLAS)
     ort        one-node ONNX graph MatMul(X, W), W an initializer (what the fp32 graphs run)
-    ort-int8   MatMulInteger(uint8 X, int8 W)              int32 out, X pre-quantized
-    ort-int8   DynamicQuantizeMatMul(fp32 X, int8 W)       quantizes X per call (what int8 graphs run)
+    ort-int8   MatMulInteger(uint8 X, int8 W)              int32 out, X pre-quantized (rowwise int8's product)
+    ort-int8   DynamicQuantizeMatMul(fp32 X, int8 W)       quantizes X per call (optimum-ort-int8-dynamic's graphs)
 
 rate = 2 * M * N * K / median seconds (int8: integer "GOP/s", the same count). Each figure is the
 median of ``repeats`` timed calls after ``warmup`` discarded ones; ONNX Runtime runs with

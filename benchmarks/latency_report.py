@@ -23,6 +23,7 @@ from benchmarks.latency_machine import best
 REQUIRED_KEYS = ("engine", "method", "batch_size", "p50_ms", "p95_ms", "pairs_per_s", "peak_rss_mb", "load_s",
                  "accuracy", "gflops_effective", "params_total", "params_active")
 METHOD_ORDER = ("baseline", "more", "rodos", "arliss")
+INT8_ENGINES = ("routerm-ort-int8", "optimum-ort-int8-dynamic")   # set against the int8 GEMM rate too
 
 
 def _in_order(items) -> list:
@@ -36,13 +37,13 @@ def assemble(machine: dict, gemm: list[dict], records: list[dict], skipped: list
                "gemm_best_fp32": None if top is None else {k: top[k] for k in ("library", "M", "K", "N", "when")}}
     for r in records:
         r["gemm_fraction"] = round(r["gflops_effective"] / fp32, 4) if fp32 else None
-        if r["engine"] == "routerm-ort-int8" and int8:
+        if r["engine"] in INT8_ENGINES and int8:
             r["gemm_fraction_int8"] = round(r["gflops_effective"] / int8, 4)
     return {"machine": machine, "config": config, "gemm": gemm, "records": records, "skipped": skipped,
             "targets": targets(records)}
 
 
-# --- targets (issue 6) -----------------------------------------------------------------------------
+# --- targets: the serving goals RouteRM set itself, reported against each run -------------------
 
 def _get(records, method, engine, batch=None):
     for r in records:
@@ -52,7 +53,7 @@ def _get(records, method, engine, batch=None):
 
 
 def targets(records: list[dict]) -> list[dict]:
-    """Each target of the issue at the largest batch size measured (32 in a full run), or per batch size."""
+    """Each serving target at the largest batch size measured (32 in a full run), or per batch size."""
     out = []
     sizes = sorted({r["batch_size"] for r in records})
     if not sizes:

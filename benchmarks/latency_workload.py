@@ -17,9 +17,8 @@ parameters active, ``L`` layers and hidden size ``H``::
     call     = sum over rows of flops_pair(S_row)                 (chosen and rejected rows)
              + sum over the batch's unique prompts of flops_router(S_prompt)   (RODOS, ARLISS)
 
-``P`` counts the pass's active weights: baseline all; MoRE its top-k experts (params_active; the
-default ONNX graph runs each token through those only, a ``--more-experts dense`` bundle runs every
-expert on every token, so its effective rate is lower by design); RODOS the router
+``P`` counts the pass's active weights: baseline all; MoRE its top-k experts (params_active; its
+ONNX graph runs each token through those only); RODOS the router
 model for routing and one domain model per row; ARLISS the frozen backbone plus *one* adapter
 (router or domain) and its head per pass. The pooler and heads are counted per token although they
 run once per sequence (under 1% of ``P`` for MiniLM), so the figure is a slight over-count.

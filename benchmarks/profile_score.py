@@ -1,4 +1,4 @@
-"""Where one ``RewardEngine.score`` call's time goes on the CPU (issue 13's profile).
+"""Where one ``RewardEngine.score`` call's time goes on the CPU.
 
     python benchmarks/profile_score.py                       # baseline and ARLISS, batch 32, results/profile.{json,md}
     python benchmarks/profile_score.py --methods rodos --batch-size 8 --out results/runs/profile
@@ -41,8 +41,6 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):
-    sys.path[0] = str(REPO_ROOT)    # benchmarks/kernels.py must not shadow the top-level package
 for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
     os.environ.setdefault(_name, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -170,26 +168,31 @@ def profile_method(bundle: Path, requests, batch_size: int, repeats: int, thread
     per_call["graphs"] = {role: ms / n_calls for role, ms in graph_ms.items()}
     per_call["rest"] = max(0.0, statistics.mean(score_ms) - statistics.mean(tok_ms) - sum(per_call["graphs"].values()))
 
+    return {"bundle": str(bundle), "method": engine.method, "batch_size": batch_size, "calls_per_repeat": len(calls),
+            "per_call_ms": per_call,
+            "padding_share": 1.0 - tokens["real"] / tokens["padded"] if tokens["padded"] else 0.0,
+            # the profiled feeds are one pass over the requests: len(calls) calls
+            **profile_ops(engine.manifest, feeds_seen, threads, len(calls))}
+
+
+def profile_ops(manifest, feeds_seen: dict[str, list], threads: int, n_calls: int) -> dict:
+    """Operator time per call of the graphs on ``feeds_seen`` (``{role: [feeds]}``, ``n_calls`` calls' worth)."""
     ops: dict[str, dict] = defaultdict(lambda: {"ms": 0.0, "calls": 0, "flops": 0.0})
     profiled_wall = 0.0
     for role, feeds_list in feeds_seen.items():
-        summary, wall = _profile_graph(engine.manifest.graph_path(role), feeds_list, threads)
+        summary, wall = _profile_graph(manifest.graph_path(role), feeds_list, threads)
         profiled_wall += wall
         for kind, rec in summary.items():
             for k in ("ms", "calls", "flops"):
                 ops[kind][k] += rec[k]
-    n_pass = len(calls)                                          # the profiled feeds are one pass over the requests
-    op_ms = {k: v["ms"] / n_pass for k, v in ops.items()}
+    op_ms = {k: v["ms"] / n_calls for k, v in ops.items()}
     weight = ops.get("gemm-weight", {"ms": 0.0, "flops": 0.0})
     return {
-        "bundle": str(bundle), "method": engine.method, "batch_size": batch_size, "calls_per_repeat": len(calls),
-        "per_call_ms": per_call,
-        "padding_share": 1.0 - tokens["real"] / tokens["padded"] if tokens["padded"] else 0.0,
         "ops_ms_per_call": dict(sorted(op_ms.items(), key=lambda kv: -kv[1])),
         "ops_total_ms_per_call": sum(op_ms.values()),
-        "profiled_wall_ms_per_call": profiled_wall / n_pass,
+        "profiled_wall_ms_per_call": profiled_wall / n_calls,
         "gemm_weight_gflops": weight["flops"] / weight["ms"] / 1e6 if weight["ms"] else None,
-        "gemm_weight_flops_per_call": weight["flops"] / n_pass,
+        "gemm_weight_flops_per_call": weight["flops"] / n_calls,
     }
 
 

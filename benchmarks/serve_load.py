@@ -29,13 +29,10 @@ import threading
 import time
 from pathlib import Path
 
+from core.data import DOMAINS, load_splits
+from core.manifest import METHODS
+
 REPO = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):
-    sys.path[0] = str(REPO)
-
-from core.data import DOMAINS, load_splits  # noqa: E402
-from core.manifest import METHODS  # noqa: E402
-
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ the C library and the benchmarks. Schema version 1::
                                                        # policy of bundles without the field)
       "tokenizer": {"kind": "wordpiece" | "other", "files": [...], "pad_token_id": int,
                     "do_lower_case": bool, "uses_token_type_ids": bool},
-      "precision": "fp32" | "fp16" | "int8" | "int8-blockwise" | "int8-dynamic",
+      "precision": "fp32" | "fp16" | "int8" | "int8-blockwise",          # PRECISIONS
       "lora": "switchable" | "merged" | null,          # ARLISS only
       "adapter_ids": {"<domain>": int, ..., "router": int} | null,   # ARLISS switchable only
       "graphs": {"<role>": {"file": str, "inputs": [str], "outputs": [str], "kind": str}},
@@ -24,6 +24,10 @@ the C library and the benchmarks. Schema version 1::
       "torch_weights": "torch" | null,                 # the Torch backend's checkpoint copy (opt-in)
       "export": {"source_checkpoint": str, ...}        # exporter, opset, library versions, validation
     }
+
+``Manifest`` is that object, both ways: export builds one and writes ``Manifest.to_json()``;
+``load_manifest`` parses the file back into an equal ``Manifest`` (the same JSON text again), and
+validates it on the way.
 
 ``torch_weights`` names a bundle directory holding the training checkpoint the graphs were
 exported from (``export/to_onnx.py --torch-weights``: safetensors and JSON, the ARLISS base model
@@ -54,6 +58,12 @@ from .hashing import sha256_file
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 METHODS = ("baseline", "more", "rodos", "arliss")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-blockwise")   # int8: rowwise; both: export.optimize
+# Precisions older bundles may declare, refused by name with the reason RouteRM dropped them.
+RETIRED_PRECISIONS = {
+    "int8-dynamic": "one activation scale per tensor moved more validation decisions than export's 98% guard "
+                    "allows; re-export the checkpoint with precision 'int8' (one scale per row)",
+}
 KINDS = {"reward": ("logits",), "router": ("logits",), "switchable": ("rewards", "router_logits")}
 
 
@@ -91,6 +101,23 @@ class Manifest:
 
     def graph_path(self, role: str) -> Path:
         return self.path / self.graphs[role].file
+
+    def to_dict(self) -> dict:
+        """The JSON object of ``manifest.json`` (schema v1, every field; ``path`` is where it lies, not in it)."""
+        return {
+            "schema_version": SCHEMA_VERSION, "method": self.method, "domains": list(self.domains),
+            "base_model": self.base_model, "max_length": self.max_length,
+            "router_max_length": self.router_max_length, "truncation": self.truncation,
+            "tokenizer": self.tokenizer, "precision": self.precision, "lora": self.lora,
+            "adapter_ids": self.adapter_ids,
+            "graphs": {role: {"file": g.file, "kind": g.kind, "inputs": list(g.inputs), "outputs": list(g.outputs)}
+                       for role, g in self.graphs.items()},
+            "torch_weights": self.torch_weights, "params": self.params, "export": self.export, "files": self.files,
+        }
+
+    def to_json(self) -> str:
+        """The text of ``manifest.json``; ``load_manifest`` reads it back into an equal ``Manifest``."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
 def _inside(bundle: Path, rel: str, field: str) -> Path:
@@ -139,6 +166,11 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
     domains = tuple(_need(raw, "domains", list, where))
     if not domains or not all(isinstance(d, str) for d in domains) or len(set(domains)) != len(domains):
         raise BundleError(f"{where}: field 'domains' must be a non-empty list of unique names")
+    precision = raw.get("precision", "fp32")
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        why = RETIRED_PRECISIONS.get(precision) if isinstance(precision, str) else None
+        raise BundleError(f"{where}: field 'precision' is {precision!r}, " +
+                          (f"which RouteRM no longer serves: {why}" if why else f"expected one of {PRECISIONS}"))
     lora = raw.get("lora")
     files = _need(raw, "files", dict, where)
     for rel in files:
@@ -172,7 +204,7 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
         max_length=int(_need(raw, "max_length", int, where)),
         router_max_length=int(raw.get("router_max_length", raw["max_length"])),
         truncation=raw.get("truncation", {}), tokenizer=tokenizer,
-        precision=str(raw.get("precision", "fp32")), lora=lora, adapter_ids=adapter_ids,
+        precision=precision, lora=lora, adapter_ids=adapter_ids,
         graphs=graphs, files=files, params=raw.get("params", {}), export=raw.get("export", {}),
         torch_weights=torch_weights)
     if verify:

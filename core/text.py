@@ -7,7 +7,7 @@ response gets ``rb = budget - that`` tokens, and the prompt fills any room the r
 its *last* tokens (its start is cut: the latest turn of a dialogue is what the response answers).
 The policies differ in which ``rb`` response tokens they keep:
 
-* ``prompt_tail_response_head_tail`` (default since the recipe of issue 10): the response's first
+* ``prompt_tail_response_head_tail`` (the default): the response's first
   ``rb - rb // 2`` and last ``rb // 2`` tokens, its middle cut. The end of a response is often
   what decides the label (a math solution's final answer, a closing refusal), so it is kept.
 * ``keep_response_cut_prompt_start`` (bundles made before it): ``response[:rb]``, its end cut.
@@ -128,7 +128,7 @@ def single_segment(tokenizer):
 
     all-MiniLM-L6-v2 was trained on single sentences: its segment-1 embedding is untrained, and
     marking the response as segment 1 shifts the pooled features by about a quarter of their norm
-    (issue 10: a linear probe on math read 0.69 validation accuracy with segment ids, 0.73 without).
+    (a linear probe on math read 0.69 validation accuracy with segment ids, 0.73 without).
     The saved tokenizer keeps the choice (``model_input_names``), so exports drop the graph input
     and the runtime, the C library and old bundles (which keep theirs) each follow their own file.
     """

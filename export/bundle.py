@@ -1,4 +1,4 @@
-"""Writing a bundle directory to the contract of ``runtime/manifest.py`` (schema v1).
+"""Writing a bundle directory to the contract of ``core/manifest.py`` (schema v1).
 
 The tokenizer section is what the C library (csrc/) needs to tokenize natively: for BERT WordPiece
 tokenizers ``kind = "wordpiece"`` with the vocabulary file, the normalizer switches and the ids of
@@ -6,13 +6,14 @@ the special tokens; anything else is ``kind = "other"`` (Python tokenizers only)
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from importlib import metadata
 from pathlib import Path
 
 from core.hashing import sha256_file
-from core.manifest import MANIFEST, SCHEMA_VERSION, load_manifest
+from core.manifest import MANIFEST, Manifest, load_manifest
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "peft")
@@ -106,12 +107,15 @@ def bundle_files(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 
-def write_manifest(out: Path, fields: dict) -> dict:
-    """Write ``manifest.json`` (schema version and file checksums added) and read it back through
-    the runtime's own parser, so a bundle that breaks the contract fails here, not in a consumer."""
-    manifest = {"schema_version": SCHEMA_VERSION, **fields, "files": bundle_files(out)}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    load_manifest(out)
+def write_manifest(manifest: Manifest) -> Manifest:
+    """Write ``manifest.json`` into ``manifest.path`` with the checksums of every other file there,
+    and read it back through the runtime's own parser, so a bundle that breaks the contract fails
+    here, not in a consumer. Returns the manifest as written (``files`` filled in)."""
+    out = manifest.path
+    manifest = dataclasses.replace(manifest, files=bundle_files(out))
+    text = manifest.to_json()
+    (out / MANIFEST).write_text(text, encoding="utf-8")
+    assert load_manifest(out).to_json() == text, "manifest.json does not read back as written"
     return manifest
 
 

@@ -1,6 +1,6 @@
 """What each bundle graph computes, as a PyTorch module plus the Optimum ONNX config that exports it.
 
-Every role of ``runtime/manifest.py`` gets one module whose forward takes the graph's inputs by
+Every role of ``core/manifest.py`` gets one module whose forward takes the graph's inputs by
 name and returns a dict keyed by the graph's output names, so the exported graph and its PyTorch
 reference are the same object (validation runs both on the same feeds)::
 

@@ -10,8 +10,8 @@ SkipLayerNormalization (``fused-no-skipln``), after the precision pass, and the 
     keep       = argmin_name median_latency_ms(candidates[name], batch 8 x seq min(64, max_length))
 
 fp16 targets GPUs, where fused attention always wins, so fp16 takes ``fused`` without CPU timing.
-int8 comes in three schemes (``INT8_SCHEMES``), each quantizing the weights of the MatMuls with a
-constant weight; all three face the same guard (``export.validate``: 98% of validation decisions):
+int8 comes in two schemes (``INT8_SCHEMES``), each quantizing the weights of the MatMuls with a
+constant weight; both face the same guard (``export.validate``: 98% of validation decisions):
 
 - ``int8`` (rowwise, ``export.rowwise_int8``): weights per output channel, activations with one
   scale per row (token) computed in the graph, ``MatMulInteger`` on uint8 x int8. A row's reward
@@ -23,11 +23,11 @@ constant weight; all three face the same guard (``export.validate``: 98% of vali
   block of ``INT8_BLOCK`` input channels, and activations quantized to int8 per block at run time
   (``accuracy_level`` 4). The finest scales (99.1% of the baseline's decisions kept), but the
   pinned ORT runs it at about fp32 speed on this CPU: it buys size, not speed.
-- ``int8-dynamic``: weights per output channel, activations with one scale per tensor per run
-  (``DynamicQuantizeLinear`` + ``MatMulInteger``, fused by ORT into ``DynamicQuantizeMatMul``):
-  about 1.6x faster than fp32 here, but one activation scale for a whole [B*S, 384] tensor flipped
-  5.8% of the baseline's validation decisions (its guard refuses it), and a row's reward depends on
-  the other rows of its micro-batch.
+
+ONNX Runtime's dynamic quantization (one activation scale per tensor per run) kept 94-97% of
+fp32's validation decisions for every method, under the guard, so it is no RouteRM precision
+(figures: ``results/export.json`` at commit ae01556); ``benchmarks/latency.py`` runs it as the
+peer engine ``optimum-ort-int8-dynamic``.
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def fuse(src: Path, dst: Path, num_heads: int, hidden_size: int, options: dict) 
     return {op: n for op, n in model.get_fused_operator_statistics().items() if n}
 
 
-INT8_SCHEMES = {"int8": "rowwise", "int8-blockwise": "blockwise", "int8-dynamic": "dynamic"}   # precision -> scheme (module docstring)
+INT8_SCHEMES = {"int8": "rowwise", "int8-blockwise": "blockwise"}   # precision -> scheme (module docstring)
 INT8_BLOCK = 32
 
 
@@ -122,12 +122,6 @@ def to_int8(src: Path, dst: Path, scheme: str = "rowwise") -> None:
         finally:
             log.level = level
         save_onnx(quantizer.model.model, dst)
-    elif scheme == "dynamic":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        # DefaultTensorType: ONNX shape inference cannot type the outputs of fused com.microsoft ops.
-        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                         use_external_data_format=src.stat().st_size > EXTERNAL_DATA_BYTES)
     elif scheme == "rowwise":
         from export.rowwise_int8 import quantize_model
         save_onnx(quantize_model(onnx.load(str(src)))[0], dst)

@@ -1,24 +1,32 @@
-"""Export a trained RouteRM checkpoint to a self-describing ONNX bundle (issue 3).
+"""Export a trained RouteRM checkpoint to a self-describing ONNX bundle.
 
     python export/to_onnx.py --method arliss [--checkpoint DIR] [--out DIR] [--lora switchable|merged]
-                             [--precision fp32|fp16|int8|int8-blockwise|int8-dynamic] [--optimize/--no-optimize] [--opset 17]
-                             [--torch-weights] [--more-experts sparse|dense]
+                             [--precision fp32|fp16|int8|int8-blockwise] [--optimize/--no-optimize] [--opset 17]
+                             [--torch-weights] [--val-pairs N]
 
 Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes; a missing one is an
-error naming the command that makes it, nothing is trained here), ``--out bundles/<method>`` with
-``-<precision>`` (not fp32), ``-merged`` (ARLISS merged) and ``-noopt`` appended for non-default
-variants, e.g. ``bundles/arliss-int8-merged``; ``-dense`` for MoRE's dense-masked experts
-(``--more-experts dense``; the default graph gathers each expert's tokens, see ``models.more``). Figures are merged into ``results/export.json`` as
-``{method: {variant: {max_abs_diff, accuracy, accuracy_delta, decision_agreement, reward_rank_correlation,
-router_agreement, accuracy_delta_ci95, bundle_mb, export_seconds}}}`` with
-variant ``<precision>[-<lora>][-dense][-noopt]`` (``fp32-switchable``, ``int8``, ...).
+error naming the command that makes it, nothing is trained here), ``--out`` the spec's default
+folder, ``bundles/<method>`` with ``-<precision>`` (not fp32), ``-merged`` (ARLISS merged) and
+``-noopt`` appended for non-default variants, e.g. ``bundles/arliss-int8-merged``
+(``export.spec.ExportSpec``).
 
-Python API: :func:`export_bundle`. Steps: load the checkpoint (``models.checkpoint``), build one
-PyTorch module per graph role (``export.graphs``), export each through Optimum, check fp32 parity
-of the raw graph, run the precision pass and the fastest fusion (``export.optimize``), check the
-shipped graph again (parity; for fp16/int8 the validation-split accuracy, ``export.validate``),
-copy the tokenizer (and, with ``--torch-weights``, the checkpoint's safetensors for the Torch
-backend) and write ``manifest.json`` (``export.bundle``), read back by the runtime parser.
+Python API: ``export_bundle(checkpoint, ExportSpec(method, precision, lora, optimize, opset), out)``.
+Its steps, one function each:
+
+1. **load** (:func:`load`): the checkpoint (``models.checkpoint``) and its validation pairs;
+2. **build graphs** (:func:`build_graphs`): one PyTorch module per graph role (``export.graphs``);
+3. **export + parity** (:func:`export_raw`): each module through Optimum, the raw graph checked
+   against PyTorch at fp32 on untraced shapes (``export.validate``);
+4. **precision pass + optimise** (:func:`finish`): the precision pass and the fastest fusion
+   (``export.optimize``), the shipped graph checked again;
+5. **validate** (:func:`check_decisions`): for fp16/int8, the share of validation decisions equal to
+   PyTorch fp32 (the guard), and the accuracy when a split is at hand;
+6. **write bundle** (:func:`write_bundle`): the tokenizer (and, with ``torch_weights``, the
+   checkpoint's safetensors for the Torch backend) and ``manifest.json`` (``core.manifest.Manifest``,
+   written by ``export.bundle`` and read back by the runtime's parser).
+
+The validation figures go into the manifest's ``export.figures``; recording them across exports
+(``results/export.json``) is reporting, ``lab/export_results.py``.
 """
 from __future__ import annotations
 
@@ -28,40 +36,22 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: import from the repo root, not from export/
-    _ROOT = Path(__file__).resolve().parent.parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "export"]
-    sys.path.insert(0, str(_ROOT))
+from core.manifest import METHODS, PRECISIONS, Graph, Manifest, load_manifest
+from core.scoring import Layout
+from core.text import PROMPT_MIN_DIVISOR
+from export import bundle, validate
+from export.spec import DEFAULT_OPSET, LORA_MODES, ExportSpec
+from export.validate import ExportValidationError
+from models.checkpoint import CARD, Checkpoint, load_checkpoint, params_of
 
-from models.checkpoint import CARD, METHODS, Checkpoint, load_checkpoint  # noqa: E402
-from models.more import EXPORT_MODES, moe_blocks  # noqa: E402
-from core.scoring import Layout  # noqa: E402
-from core.text import PROMPT_MIN_DIVISOR  # noqa: E402
-from export.optimize import INT8_SCHEMES  # noqa: E402
+# export.graphs and export.optimize (Optimum, ONNX, ONNX Runtime: the export extra) load when an
+# export starts, so that `--help` and the error paths stay quick.
 
-LORA_MODES = ("switchable", "merged")
-PRECISIONS = ("fp32", "fp16", *INT8_SCHEMES)   # int8 schemes: export.optimize
-DEFAULT_OPSET = 17
 DEFAULT_VAL_PAIRS = 100          # validation pairs per domain for the accuracy check
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _tail(method: str, optimize: bool, more_experts: str) -> list[str]:
-    """The name parts every non-default variant shares: ``dense`` (MoRE's dense graph), ``noopt``."""
-    return (["dense"] if method == "more" and more_experts == "dense" else []) + ([] if optimize else ["noopt"])
-
-
-def variant_name(method: str, lora: str, precision: str, optimize: bool, more_experts: str = "sparse") -> str:
-    parts = [precision] + ([lora] if method == "arliss" else []) + _tail(method, optimize, more_experts)
-    return "-".join(parts)
-
-
-def default_out(method: str, lora: str, precision: str, optimize: bool, more_experts: str = "sparse") -> Path:
-    parts = [method] + ([precision] if precision != "fp32" else []) + \
-        (["merged"] if method == "arliss" and lora == "merged" else []) + _tail(method, optimize, more_experts)
-    return Path("bundles") / "-".join(parts)
+EXPORTER = "optimum.exporters.onnx.export (TorchScript, dynamo=False)"
 
 
 def graph_file(role: str) -> str:
@@ -72,13 +62,19 @@ def graph_kind(role: str) -> str:
     return role if role in ("switchable", "router") else "reward"
 
 
-def open_checkpoint(checkpoint: Path, method: str | None) -> Checkpoint:
+def router_length(ckpt: Checkpoint) -> int:
+    """Tokens of prompt the router sees (the card's ``router_max_length``, else its ``max_length``)."""
+    return int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length))
+
+
+# --- 1. load --------------------------------------------------------------------------------------
+
+def open_checkpoint(checkpoint: Path, method: str) -> Checkpoint:
     if not (checkpoint / CARD).is_file():
-        what = method or "METHOD"
         raise FileNotFoundError(
             f"no trained checkpoint at '{checkpoint}' (no {CARD}); make one with "
-            f"`python -m training train --method {what}` (full, written to checkpoints/{what}) or "
-            f"`python -m training train --method {what} --quick` (minutes, checkpoints/quick/{what})")
+            f"`python -m training train --method {method}` (full, written to checkpoints/{method}) or "
+            f"`python -m training train --method {method} --quick` (minutes, checkpoints/quick/{method})")
     return load_checkpoint(checkpoint, expect_method=method)
 
 
@@ -95,6 +91,149 @@ def validation_pairs(ckpt: Checkpoint, splits: dict | None, val_pairs: int | Non
     return {d: take(splits[d]["validation"], val_pairs) for d in ckpt.domains}
 
 
+def load(checkpoint: Path, spec: ExportSpec, splits: dict | None, val_pairs: int | None) -> tuple[Checkpoint, dict | None]:
+    """The checkpoint (of ``spec.method``) and its validation pairs (None: no split at hand)."""
+    ckpt = open_checkpoint(checkpoint, spec.method)
+    pairs = validation_pairs(ckpt, splits, val_pairs)
+    if pairs is None and spec.reduced:
+        raise ValueError(f"{spec.precision} export checks accuracy on a validation split, and the vendored data lacks "
+                         f"domains {list(ckpt.domains)}: pass splits={{domain: {{'validation': [Pair, ...]}}}}")
+    return ckpt, pairs
+
+
+# --- 2. build graphs ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Graphs:
+    """One PyTorch module per graph role and what exporting them needs."""
+
+    modules: dict                   # role -> nn.Module (export.graphs.graph_modules)
+    layout: Layout
+    adapter_ids: dict | None        # ARLISS switchable: {domain: index, "router": index}
+    token_types: bool               # the tokenizer emits token_type_ids (two segments)
+    vocab_size: int
+    num_heads: int
+    hidden_size: int
+    bench_seq: int                  # sequence length the fusion candidates are timed at
+
+    @property
+    def n_adapters(self) -> int | None:
+        return len(self.adapter_ids) if self.adapter_ids else None
+
+
+def build_graphs(ckpt: Checkpoint, spec: ExportSpec) -> Graphs:
+    from export import graphs, optimize
+    modules = graphs.graph_modules(ckpt, spec.lora)
+    adapter_ids = ckpt.models["arliss"].config.adapter_ids if "switchable" in modules else None
+    text = graphs.text_config(next(iter(modules.values())))
+    return Graphs(modules, Layout(tuple(ckpt.domains), frozenset(modules), adapter_ids), adapter_ids,
+                  "token_type_ids" in ckpt.tokenizer.model_input_names, text.vocab_size,
+                  text.num_attention_heads, text.hidden_size, min(optimize.BENCH_SEQ, ckpt.card.max_length))
+
+
+# --- 3. export + parity, 4. precision pass + optimise ---------------------------------------------
+
+@dataclass
+class Shipped:
+    """Per role: the shipped graph's session, its max |onnx - torch| and what the fusion pass measured."""
+
+    sessions: dict = field(default_factory=dict)
+    diffs: dict = field(default_factory=dict)
+    optimization: dict = field(default_factory=dict)
+
+
+def export_raw(role: str, stage: Path, spec: ExportSpec, g: Graphs, reference) -> tuple[Path, list[str], dict]:
+    """Export ``role`` through Optimum into ``stage/.raw-<file>`` and check it at fp32.
+
+    Returns (raw graph path, its input names, the parity feeds: batch 3 x seq 37, untraced).
+    """
+    from export import graphs, optimize
+    raw = stage / f".raw-{graph_file(role)}"
+    inputs, _ = graphs.export_graph(role, g.modules[role], raw, spec.opset, g.token_types, g.n_adapters)
+    feeds = validate.parity_feeds(inputs, g.vocab_size, g.n_adapters)
+    diff = validate.max_abs_diff(reference, validate.ort_runner({role: optimize.session(raw)}), role, feeds)
+    validate.check_parity(role, diff, "fp32")
+    return raw, inputs, feeds
+
+
+def finish(role: str, raw: Path, inputs: list[str], feeds: dict, spec: ExportSpec, g: Graphs, reference,
+           shipped: Shipped) -> None:
+    """Precision pass and fastest fusion of ``raw`` into ``<stage>/<file>``; the shipped graph's parity."""
+    from export import optimize
+    final = raw.parent / graph_file(role)
+    bench = optimize.bench_feeds(inputs, g.vocab_size, g.n_adapters, g.bench_seq)
+    shipped.optimization[role] = optimize.finish_graph(raw, final, spec.precision, spec.optimize, bench,
+                                                       g.num_heads, g.hidden_size)
+    raw.unlink()
+    shipped.sessions[role] = optimize.session(final)
+    diff = validate.max_abs_diff(reference, validate.ort_runner({role: shipped.sessions[role]}), role, feeds)
+    validate.check_parity(role, diff, spec.precision)
+    shipped.diffs[role] = diff
+
+
+# --- 5. validate ----------------------------------------------------------------------------------
+
+def check_decisions(ckpt: Checkpoint, pairs: dict | None, g: Graphs, reference, shipped: Shipped, precision: str) -> dict:
+    """Route and score the validation pairs through PyTorch fp32 and the shipped graphs: the guard's
+    figures (``export.validate.agreement``), raising ``ExportValidationError`` below its bound; {} without pairs."""
+    if pairs is None:
+        return {}
+    lengths = (ckpt.tokenizer, pairs, ckpt.card.max_length, router_length(ckpt), ckpt.card.truncation)
+    guard = validate.agreement(validate.pairwise_outcomes(reference, g.layout, *lengths),
+                               validate.pairwise_outcomes(validate.ort_runner(shipped.sessions), g.layout, *lengths))
+    validate.check_agreement(precision, guard)
+    return guard
+
+
+# --- 6. write bundle ------------------------------------------------------------------------------
+
+def export_section(checkpoint: Path, spec: ExportSpec, shipped: Shipped, guard: dict, pairs: dict | None,
+                   figures: dict) -> dict:
+    """``manifest["export"]``: provenance, what the fusion pass measured, the validation and its figures."""
+    return {
+        "exporter": EXPORTER, "opset": spec.opset, "versions": bundle.library_versions(),
+        "source_checkpoint": str(checkpoint), "optimize": spec.optimize, "optimization": shipped.optimization,
+        "validation": {
+            "parity_shape": [validate.PARITY_BATCH, validate.PARITY_SEQ],
+            "max_abs_diff": shipped.diffs, "parity_bound": validate.PARITY_BOUND.get(spec.precision),
+            "split": "validation" if pairs is not None else None,
+            "pairs_per_domain": {d: len(p) for d, p in pairs.items()} if pairs else None,
+            "accuracy_torch_fp32": guard.get("accuracy_reference"),
+            "decision_agreement_bound": validate.DECISION_AGREEMENT_BOUND.get(spec.precision),
+        },
+        "figures": figures,
+    }
+
+
+def write_bundle(stage: Path, checkpoint: Path, ckpt: Checkpoint, spec: ExportSpec, g: Graphs, shipped: Shipped, guard: dict,
+                 pairs: dict | None, torch_weights: bool, started: float) -> Manifest:
+    """Copy the tokenizer (and the Torch weights) into ``stage`` and write its manifest."""
+    files = bundle.copy_tokenizer(checkpoint, stage)
+    torch_dir = bundle.copy_torch_weights(checkpoint, stage, ckpt.method) if torch_weights else None
+    total, active = params_of(ckpt)
+    accuracy = guard.get("accuracy")
+    figures = {
+        "max_abs_diff": max(shipped.diffs.values()),
+        "accuracy": accuracy,
+        "accuracy_delta": None if accuracy is None else accuracy - guard["accuracy_reference"],
+        **{k: guard[k] for k in ("decision_agreement", "reward_rank_correlation", "router_agreement",
+                                 "accuracy_delta_ci95") if k in guard},
+        "bundle_mb": round(bundle.bundle_mb(stage), 3),
+        "export_seconds": round(time.perf_counter() - started, 2),
+    }
+    graphs = {role: Graph(role, graph_file(role), tuple(i.name for i in sess.get_inputs()),
+                          tuple(o.name for o in sess.get_outputs()), graph_kind(role))
+              for role, sess in shipped.sessions.items()}
+    return bundle.write_manifest(Manifest(
+        path=stage, method=ckpt.method, domains=tuple(ckpt.domains), base_model=ckpt.card.base_model,
+        max_length=ckpt.card.max_length, router_max_length=router_length(ckpt),
+        truncation={"policy": ckpt.card.truncation, "prompt_min_divisor": PROMPT_MIN_DIVISOR},
+        tokenizer=bundle.tokenizer_section(ckpt.tokenizer, checkpoint, files, g.token_types),
+        precision=spec.precision, lora=spec.lora_mode, adapter_ids=g.adapter_ids, graphs=graphs, files={},
+        params={"total": total, "active": active},
+        export=export_section(checkpoint, spec, shipped, guard, pairs, figures), torch_weights=torch_dir))
+
+
 def _prepare_out(out: Path) -> Path:
     """A fresh staging dir beside ``out``; ``out`` itself may only be replaced if it is a bundle."""
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").is_file():
@@ -103,125 +242,36 @@ def _prepare_out(out: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
 
 
-def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switchable", precision: str = "fp32",
-                  optimize: bool = True, opset: int = DEFAULT_OPSET, *, splits: dict | None = None,
-                  val_pairs: int | None = DEFAULT_VAL_PAIRS, torch_weights: bool = False,
-                  more_experts: str = "sparse") -> Path:
-    """Export ``checkpoint`` into the bundle directory ``out`` and return ``out``.
+def export_bundle(checkpoint, spec: ExportSpec, out=None, *, splits: dict | None = None,
+                  val_pairs: int | None = DEFAULT_VAL_PAIRS, torch_weights: bool = False) -> Path:
+    """Export ``checkpoint`` as ``spec`` says into the bundle directory ``out`` (default
+    ``spec.default_out``) and return ``out``; a failed export leaves ``out`` as it was.
 
     ``splits``: ``{domain: {"validation": [Pair]}}`` for the accuracy check (default: the vendored
-    data when it holds the checkpoint's domains). fp16/int8 need one; fp32 records accuracy when
-    one exists. ``more_experts``: MoRE's graph, ``"sparse"`` (each expert runs on its own tokens)
-    or ``"dense"`` (every expert on every token, masked; ``models.more``). Raises
-    ``ExportValidationError`` when a graph is off its bound.
+    data when it holds the checkpoint's domains); fp16/int8 need one, fp32 records accuracy when one
+    exists. ``val_pairs``: pairs per domain (None: all). ``torch_weights``: carry the checkpoint's
+    safetensors for ``backend="torch"`` (fp32 only). Raises ``ExportValidationError`` when a graph
+    is off its bound.
     """
     import onnxruntime  # noqa: F401  (fail here, before work, when the export extra is missing)
-    from export import bundle, graphs, optimize as opt, validate
-    from models.checkpoint import params_of
-
-    if method is not None and method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got '{method}'")
-    if lora not in LORA_MODES:
-        raise ValueError(f"lora must be one of {LORA_MODES}, got '{lora}'")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got '{precision}'")
-    if more_experts not in EXPORT_MODES:
-        raise ValueError(f"more_experts must be one of {EXPORT_MODES}, got '{more_experts}'")
-    if torch_weights and precision != "fp32":
-        raise ValueError(f"torch_weights: the Torch backend runs fp32 weights; a {precision} bundle carrying them "
+    if not isinstance(spec, ExportSpec):
+        raise TypeError(f"spec must be an export.spec.ExportSpec, got {type(spec).__name__}")
+    if torch_weights and spec.reduced:
+        raise ValueError(f"torch_weights: the Torch backend runs fp32 weights; a {spec.precision} bundle carrying them "
                          f"would be served at fp32 under backend='torch'. Export an fp32 bundle for that")
-    if not isinstance(opset, int) or opset < 14:
-        raise ValueError(f"opset must be an int >= 14 (attention export needs it), got {opset!r}")
     started = time.perf_counter()
-    checkpoint, out = Path(checkpoint).resolve(), Path(out)
-    ckpt = open_checkpoint(checkpoint, method)
-    pairs = validation_pairs(ckpt, splits, val_pairs)
-    if pairs is None and precision != "fp32":
-        raise ValueError(f"{precision} export checks accuracy on a validation split, and the vendored data lacks "
-                         f"domains {list(ckpt.domains)}: pass splits={{domain: {{'validation': [Pair, ...]}}}}")
-    lora_mode = lora if ckpt.method == "arliss" else None
-    if more_experts != "sparse" and ckpt.method != "more":
-        raise ValueError(f"more_experts='{more_experts}' applies to MoRE only; '{checkpoint}' holds {ckpt.method}")
-    for block in moe_blocks(ckpt.models["reward"]) if ckpt.method == "more" else ():
-        block.export_mode = more_experts
-    modules = graphs.graph_modules(ckpt, lora)
-    adapter_ids = ckpt.models["arliss"].config.adapter_ids if "switchable" in modules else None
-    layout = Layout(tuple(ckpt.domains), frozenset(modules), adapter_ids)
-    token_types = "token_type_ids" in ckpt.tokenizer.model_input_names
-    n_adapters = len(adapter_ids) if layout.switchable else None
-    text_cfg = graphs.text_config(next(iter(modules.values())))
-    router_len = int(ckpt.card.extra.get("router_max_length", ckpt.card.max_length))
-    bench_seq = min(opt.BENCH_SEQ, ckpt.card.max_length)
-
+    checkpoint = Path(checkpoint).resolve()
+    out = Path(out) if out is not None else spec.default_out
+    ckpt, pairs = load(checkpoint, spec, splits, val_pairs)
+    g = build_graphs(ckpt, spec)
     stage = _prepare_out(out)
     try:
-        reference = validate.torch_runner(modules)
-        graph_entries, sessions, diffs, optimization = {}, {}, {}, {}
-        for role, module in modules.items():
-            raw = stage / f".raw-{graph_file(role)}"
-            inputs, outputs = graphs.export_graph(role, module, raw, opset, token_types, n_adapters)
-            feeds = validate.parity_feeds(inputs, text_cfg.vocab_size, n_adapters)
-            raw_diff = validate.max_abs_diff(reference, validate.ort_runner({role: opt.session(raw)}), role, feeds)
-            validate.check_parity(role, raw_diff, "fp32")
-            final = stage / graph_file(role)
-            optimization[role] = opt.finish_graph(raw, final, precision, optimize, opt.bench_feeds(
-                inputs, text_cfg.vocab_size, n_adapters, bench_seq), text_cfg.num_attention_heads, text_cfg.hidden_size)
-            raw.unlink()
-            sessions[role] = opt.session(final)
-            diffs[role] = validate.max_abs_diff(reference, validate.ort_runner({role: sessions[role]}), role, feeds)
-            validate.check_parity(role, diffs[role], precision)
-            graph_entries[role] = {"file": graph_file(role), "kind": graph_kind(role),
-                                   "inputs": [i.name for i in sessions[role].get_inputs()],
-                                   "outputs": [o.name for o in sessions[role].get_outputs()]}
-
-        accuracy = accuracy_ref = None
-        guard = {}
-        if pairs is not None:
-            lengths = (ckpt.tokenizer, pairs, ckpt.card.max_length, router_len, ckpt.card.truncation)
-            guard = validate.agreement(validate.pairwise_outcomes(reference, layout, *lengths),
-                                       validate.pairwise_outcomes(validate.ort_runner(sessions), layout, *lengths))
-            accuracy, accuracy_ref = guard["accuracy"], guard["accuracy_reference"]
-            validate.check_agreement(precision, guard)
-
-        files = bundle.copy_tokenizer(checkpoint, stage)
-        torch_dir = bundle.copy_torch_weights(checkpoint, stage, ckpt.method) if torch_weights else None
-        total, active = params_of(ckpt)
-        figures = {
-            "max_abs_diff": max(diffs.values()),
-            "accuracy": accuracy,
-            "accuracy_delta": None if accuracy is None else accuracy - accuracy_ref,
-            **{k: guard[k] for k in ("decision_agreement", "reward_rank_correlation", "router_agreement",
-                                     "accuracy_delta_ci95") if k in guard},
-            "bundle_mb": round(bundle.bundle_mb(stage), 3),
-            "export_seconds": round(time.perf_counter() - started, 2),
-        }
-        bundle.write_manifest(stage, {
-            "method": ckpt.method, "domains": list(ckpt.domains), "base_model": ckpt.card.base_model,
-            "max_length": ckpt.card.max_length, "router_max_length": router_len,
-            "truncation": {"policy": ckpt.card.truncation, "prompt_min_divisor": PROMPT_MIN_DIVISOR},
-            "tokenizer": bundle.tokenizer_section(ckpt.tokenizer, checkpoint, files, token_types),
-            "precision": precision, "lora": lora_mode,
-            "adapter_ids": adapter_ids,
-            "graphs": graph_entries,
-            "torch_weights": torch_dir,
-            "params": {"total": total, "active": active},
-            "export": {
-                "exporter": "optimum.exporters.onnx.export (TorchScript, dynamo=False)",
-                "opset": opset, "versions": bundle.library_versions(),
-                "source_checkpoint": str(checkpoint), "optimize": optimize,
-                "optimization": optimization,
-                "more_experts": more_experts if ckpt.method == "more" else None,   # models.more.EXPORT_MODES
-                "validation": {
-                    "parity_shape": [validate.PARITY_BATCH, validate.PARITY_SEQ],
-                    "max_abs_diff": diffs, "parity_bound": validate.PARITY_BOUND.get(precision),
-                    "split": "validation" if pairs is not None else None,
-                    "pairs_per_domain": {d: len(p) for d, p in pairs.items()} if pairs else None,
-                    "accuracy_torch_fp32": accuracy_ref,
-                    "decision_agreement_bound": validate.DECISION_AGREEMENT_BOUND.get(precision),
-                },
-                "figures": figures,
-            },
-        })
+        reference, shipped = validate.torch_runner(g.modules), Shipped()
+        for role in g.modules:
+            raw, inputs, feeds = export_raw(role, stage, spec, g, reference)
+            finish(role, raw, inputs, feeds, spec, g, reference, shipped)
+        guard = check_decisions(ckpt, pairs, g, reference, shipped, spec.precision)
+        write_bundle(stage, checkpoint, ckpt, spec, g, shipped, guard, pairs, torch_weights, started)
         if out.exists():
             shutil.rmtree(out)
         stage.rename(out)
@@ -231,16 +281,10 @@ def export_bundle(checkpoint, out, method: str | None = None, lora: str = "switc
     return out
 
 
-def merge_results(path: Path, method: str, variant: str, figures: dict) -> None:
-    """Update ``{method: {variant: figures}}`` in ``path``, keeping every other entry."""
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data.setdefault(method, {})[variant] = figures
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+# --- command line ---------------------------------------------------------------------------------
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python export/to_onnx.py", description=__doc__.split("\n\n")[0],
+def build_parser(prog: str = "python export/to_onnx.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--checkpoint", type=Path, help="default: checkpoints/<method>")
@@ -252,32 +296,31 @@ def main(argv=None) -> int:
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     parser.add_argument("--torch-weights", action="store_true",
                         help="carry the checkpoint's safetensors in the bundle (torch/), for backend='torch'")
-    parser.add_argument("--more-experts", choices=EXPORT_MODES, default="sparse",
-                        help="MoRE only: 'sparse' runs each expert on its tokens (gather/scatter), "
-                             "'dense' every expert on every token (fixed shapes)")
     parser.add_argument("--val-pairs", type=int, default=DEFAULT_VAL_PAIRS,
                         help="validation pairs per domain for the accuracy check (0: the whole split)")
-    parser.add_argument("--results", type=Path, default=REPO / "results" / "export.json",
-                        help="merged figures; '-' to skip")
-    args = parser.parse_args(argv)
-    checkpoint = args.checkpoint or Path("checkpoints") / args.method
-    out = args.out or default_out(args.method, args.lora, args.precision, args.optimize, args.more_experts)
-    from export.validate import ExportValidationError
+    return parser
+
+
+def spec_of(args: argparse.Namespace) -> ExportSpec:
+    return ExportSpec(args.method, args.precision, args.lora, args.optimize, args.opset)
+
+
+def export_from_args(args: argparse.Namespace) -> Path:
+    """What the command line asks for: ``export_bundle`` with the parsed flags (``build_parser``)."""
+    spec = spec_of(args)
+    return export_bundle(args.checkpoint or Path("checkpoints") / args.method, spec, args.out or spec.default_out,
+                         val_pairs=args.val_pairs or None, torch_weights=args.torch_weights)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        bundle_dir = export_bundle(checkpoint, out, args.method, args.lora, args.precision, args.optimize, args.opset,
-                                   val_pairs=args.val_pairs or None, torch_weights=args.torch_weights,
-                                   more_experts=args.more_experts)
+        out = export_from_args(args)
     except (FileNotFoundError, FileExistsError, ValueError, ExportValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if getattr(exc, "figures", None) is not None and str(args.results) != "-":   # a refused variant, on record
-            variant = variant_name(args.method, args.lora, args.precision, args.optimize, args.more_experts)
-            merge_results(args.results, args.method, variant, {**exc.figures, "refused": str(exc)})
         return 2
-    figures = json.loads((bundle_dir / "manifest.json").read_text())["export"]["figures"]
-    variant = variant_name(args.method, args.lora, args.precision, args.optimize, args.more_experts)
-    if str(args.results) != "-":
-        merge_results(args.results, args.method, variant, figures)
-    print(f"{args.method} {variant} -> {bundle_dir}: {json.dumps(figures)}")
+    figures = load_manifest(out, verify=False).export["figures"]
+    print(f"{args.method} {spec_of(args).variant} -> {out}: {json.dumps(figures)}")
     return 0
 
 

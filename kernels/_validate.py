@@ -88,6 +88,69 @@ def check_sort_by_expert(expert_ids: object, num_experts: object) -> None:
             )
 
 
+def _check_lora_shapes(x: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
+                       adapter_ids: torch.Tensor) -> tuple[int, int, int]:
+    """x [T, D_in], lora_a [N, D_in, R], lora_b [N, R, D_out], adapter_ids [T]: returns (T, N, D_out)."""
+    num_tokens, d_in = x.shape
+    n_adapters, a_d_in, rank = lora_a.shape
+    if n_adapters < 1 or rank < 1 or d_in < 1:
+        raise ValueError(
+            f"lora_a must have N >= 1, D_in >= 1 and R >= 1, got shape {tuple(lora_a.shape)}"
+        )
+    if a_d_in != d_in:
+        raise ValueError(
+            f"lora_a has shape {tuple(lora_a.shape)} but x has shape {tuple(x.shape)}: "
+            f"lora_a.shape[1] must equal x.shape[1] (D_in)"
+        )
+    if lora_b.shape[0] != n_adapters or lora_b.shape[1] != rank:
+        raise ValueError(
+            f"lora_b has shape {tuple(lora_b.shape)} but lora_a has shape "
+            f"{tuple(lora_a.shape)}: lora_b must be [N={n_adapters}, R={rank}, D_out]"
+        )
+    d_out = lora_b.shape[2]
+    if d_out < 1:
+        raise ValueError(f"lora_b must have D_out >= 1, got shape {tuple(lora_b.shape)}")
+    if adapter_ids.shape[0] != num_tokens:
+        raise ValueError(
+            f"adapter_ids has shape {tuple(adapter_ids.shape)} but x has shape "
+            f"{tuple(x.shape)}: adapter_ids must be [T={num_tokens}]"
+        )
+    return num_tokens, n_adapters, d_out
+
+
+def _check_out(out: object, x: torch.Tensor, lora_b: torch.Tensor, num_tokens: int, d_out: int) -> None:
+    """out: [T, D_out], x's dtype and device."""
+    out = _require_tensor("out", out)
+    _require_ndim("out", out, 2, "[T, D_out]")
+    if tuple(out.shape) != (num_tokens, d_out):
+        raise ValueError(
+            f"out has shape {tuple(out.shape)} but must be [T={num_tokens}, "
+            f"D_out={d_out}] for x {tuple(x.shape)} and lora_b {tuple(lora_b.shape)}"
+        )
+    if out.dtype != x.dtype:
+        raise ValueError(f"out has dtype {out.dtype} but x has dtype {x.dtype}")
+    _require_device("out", out, x.device, "x")
+
+
+def _scaling_tensor(scaling: object, n_adapters: int, device: torch.device) -> torch.Tensor:
+    """A real number or a float [N] tensor on ``device`` -> fp32 [N]."""
+    if isinstance(scaling, torch.Tensor):
+        if scaling.shape != (n_adapters,):
+            raise ValueError(
+                f"scaling must be a float or a [N={n_adapters}] tensor, got shape "
+                f"{tuple(scaling.shape)}"
+            )
+        if not scaling.is_floating_point():
+            raise ValueError(f"scaling must be a floating-point tensor, got {scaling.dtype}")
+        _require_device("scaling", scaling, device, "x")
+        return scaling.to(torch.float32)
+    if isinstance(scaling, numbers.Real) and not isinstance(scaling, bool):
+        return torch.full((n_adapters,), float(scaling), dtype=torch.float32, device=device)
+    raise TypeError(
+        f"scaling must be a float or a torch.Tensor, got {type(scaling).__name__}"
+    )
+
+
 def check_multi_lora(
     x: object,
     lora_a: object,
@@ -119,59 +182,10 @@ def check_multi_lora(
     for name, tensor in (("lora_a", lora_a), ("lora_b", lora_b), ("adapter_ids", adapter_ids)):
         _require_device(name, tensor, x.device, "x")
 
-    num_tokens, d_in = x.shape
-    n_adapters, a_d_in, rank = lora_a.shape
-    if n_adapters < 1 or rank < 1 or d_in < 1:
-        raise ValueError(
-            f"lora_a must have N >= 1, D_in >= 1 and R >= 1, got shape {tuple(lora_a.shape)}"
-        )
-    if a_d_in != d_in:
-        raise ValueError(
-            f"lora_a has shape {tuple(lora_a.shape)} but x has shape {tuple(x.shape)}: "
-            f"lora_a.shape[1] must equal x.shape[1] (D_in)"
-        )
-    if lora_b.shape[0] != n_adapters or lora_b.shape[1] != rank:
-        raise ValueError(
-            f"lora_b has shape {tuple(lora_b.shape)} but lora_a has shape "
-            f"{tuple(lora_a.shape)}: lora_b must be [N={n_adapters}, R={rank}, D_out]"
-        )
-    d_out = lora_b.shape[2]
-    if d_out < 1:
-        raise ValueError(f"lora_b must have D_out >= 1, got shape {tuple(lora_b.shape)}")
-    if adapter_ids.shape[0] != num_tokens:
-        raise ValueError(
-            f"adapter_ids has shape {tuple(adapter_ids.shape)} but x has shape "
-            f"{tuple(x.shape)}: adapter_ids must be [T={num_tokens}]"
-        )
-
+    num_tokens, n_adapters, d_out = _check_lora_shapes(x, lora_a, lora_b, adapter_ids)
     if out is not None:
-        out = _require_tensor("out", out)
-        _require_ndim("out", out, 2, "[T, D_out]")
-        if tuple(out.shape) != (num_tokens, d_out):
-            raise ValueError(
-                f"out has shape {tuple(out.shape)} but must be [T={num_tokens}, "
-                f"D_out={d_out}] for x {tuple(x.shape)} and lora_b {tuple(lora_b.shape)}"
-            )
-        if out.dtype != x.dtype:
-            raise ValueError(f"out has dtype {out.dtype} but x has dtype {x.dtype}")
-        _require_device("out", out, x.device, "x")
-
-    if isinstance(scaling, torch.Tensor):
-        if scaling.shape != (n_adapters,):
-            raise ValueError(
-                f"scaling must be a float or a [N={n_adapters}] tensor, got shape "
-                f"{tuple(scaling.shape)}"
-            )
-        if not scaling.is_floating_point():
-            raise ValueError(f"scaling must be a floating-point tensor, got {scaling.dtype}")
-        _require_device("scaling", scaling, x.device, "x")
-        scale = scaling.to(torch.float32)
-    elif isinstance(scaling, numbers.Real) and not isinstance(scaling, bool):
-        scale = torch.full((n_adapters,), float(scaling), dtype=torch.float32, device=x.device)
-    else:
-        raise TypeError(
-            f"scaling must be a float or a torch.Tensor, got {type(scaling).__name__}"
-        )
+        _check_out(out, x, lora_b, num_tokens, d_out)
+    scale = _scaling_tensor(scaling, n_adapters, x.device)
 
     if num_tokens > 0:
         lo, hi = _index_range(adapter_ids)

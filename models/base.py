@@ -112,7 +112,7 @@ def pool_output(backbone_out, attention_mask: torch.Tensor, how: str) -> torch.T
       layers' outputs (``hidden_states[1:]``, the embeddings left out). Upper and lower layers
       both carry preference signal: on frozen all-MiniLM-L6-v2 features a linear Bradley-Terry
       head reads 0.62 mean validation accuracy over the five domains from this, 0.57 from the
-      last layer alone (issue 10, measured per domain on the validation split).
+      last layer alone (measured per domain on the validation split).
     - 'mean': masked mean of the last layer; 'last': the last real token (decoders).
     """
     if how == "layer_mean":

@@ -11,17 +11,13 @@ act -> output.dense; decoders: the whole ``mlp``). Training adds the Switch-Tran
 balancing loss ``E * sum_e f_e * P_e`` (f_e: share of routed slots going to e, P_e: mean router
 probability of e), weighted by ``router_aux_loss_coef``.
 
-Execution: eager runs sparse (each expert sees only its tokens; padding tokens, named by
-``real_rows`` that :class:`models.reward.RewardModel` computes once per call, are neither routed nor counted
-in the balance loss, and their outputs are 0). Under ONNX export, ``export_mode`` picks the graph:
-
-- ``"sparse"`` (default): the same computation in traceable ops. Per expert, the rows routed to it
-  that are not padding (``real_mask``, a [T] bool tensor from the attention mask) are found
-  (NonZero), gathered, run through the expert, weighted and scattered back (ScatterND with add).
-  Each token goes through its k experts only: k/E of the dense FFN compute, none for padding.
-- ``"dense"``: every expert runs on every token and a [T, E] weight matrix that is zero outside
-  the top-k combines them: the same top-k function (exact, not an approximation) at E/k times the
-  FFN compute, but fixed shapes (no NonZero), which can win at batch 1.
+Execution is sparse both ways: each expert sees only its tokens. Padding tokens are neither routed
+nor counted in the balance loss, and their outputs are 0; eager mode skips the rows
+:class:`models.reward.RewardModel` names once per call (``real_rows``). Under ONNX export the same
+computation runs in traceable ops: per expert, the rows routed to it that are not padding
+(``real_mask``, a [T] bool tensor from the attention mask) are found (NonZero), gathered, run
+through the expert, weighted and scattered back (ScatterND with add). Each token goes through its
+k experts only: k/E of the dense FFN compute, none for padding.
 """
 from __future__ import annotations
 
@@ -43,11 +39,8 @@ def _gating(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def exporting() -> bool:
-    """True while torch.onnx traces the model (MoE blocks then take an export graph, see ``export_mode``)."""
+    """True while torch.onnx traces the model (MoE blocks then take their traceable path, ``_gathered``)."""
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-
-
-EXPORT_MODES = ("sparse", "dense")
 
 
 class MoeFeedForward(nn.Module):
@@ -64,7 +57,6 @@ class MoeFeedForward(nn.Module):
         self.aux_loss: torch.Tensor | None = None
         self.real_rows: torch.Tensor | None = None                    # [R] non-padding token rows; None: all
         self.real_mask: torch.Tensor | None = None                    # [T] bool, not padding (export only)
-        self.export_mode = "sparse"                                   # graph under ONNX export: EXPORT_MODES
         self.last_expert_ids: torch.Tensor | None = None
         self.last_weights: torch.Tensor | None = None
 
@@ -77,8 +69,6 @@ class MoeFeedForward(nn.Module):
         flat = x.reshape(-1, shape[-1])                                # [T, H]
         logits = self.router(flat)                                     # [T, E]
         if exporting():
-            if self.export_mode == "dense":
-                return self._dense_masked(flat, logits).reshape(shape)
             return self._gathered(flat, logits).reshape(shape)
         real = self.real_rows                                          # [R] token rows that are not padding
         if real is not None:
@@ -121,12 +111,6 @@ class MoeFeedForward(nn.Module):
             y = expert(flat.index_select(0, rows)) * w.to(flat.dtype)  # [n_e, H]
             out = out.index_put((rows,), y, accumulate=True)           # rows are distinct within e
         return out
-
-    def _dense_masked(self, flat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        top_w, top_i = self._top_k(logits)                             # [T, k]
-        dense_w = torch.zeros_like(logits, dtype=torch.float32).scatter(-1, top_i, top_w)  # [T, E], zero off top-k
-        outs = torch.stack([expert(flat) for expert in self.experts], 1)  # [T, E, H]
-        return (outs * dense_w.unsqueeze(-1).to(outs.dtype)).sum(1)
 
 
 def _bert_style(layer: nn.Module) -> bool:

@@ -10,8 +10,8 @@ decoders) and reads it the way the base model was trained to be read::
 ``score`` is ``Linear(H, num_labels)``, or with ``head_hidden`` = h > 0 the two-layer head
 ``Linear(H, h) -> GELU -> Linear(h, num_labels)``: one model scoring every domain needs a score
 that can depend on the domain (helpfulness and harmlessness prefer opposite things), which a
-linear function of the pooled features cannot express (issue 10; the routed methods get that
-from their router).
+linear function of the pooled features cannot express (the routed methods get that from their
+router).
 
 ``pooling`` is ``"layer_mean"`` (encoders: masked mean over real tokens of the average of the
 layers' outputs), ``"mean"`` (masked mean of the last layer: what sentence encoders such as

@@ -71,9 +71,11 @@ def tiny_bundles(tiny_root, tiny_checkpoints):
     manifest), and the export tests cover it; skipping it keeps this fixture to seconds.
     Read-only for tests: copy a bundle before changing its files.
     """
+    from export.spec import ExportSpec
     from export.to_onnx import export_bundle
     root = tiny_root / "bundles"
-    out = {m: export_bundle(path, root / m, optimize=False, torch_weights=True) for m, path in tiny_checkpoints.items()}
-    out["arliss-merged"] = export_bundle(tiny_checkpoints["arliss"], root / "arliss-merged", lora="merged",
-                                         optimize=False, torch_weights=True)
+    out = {m: export_bundle(path, ExportSpec(m, optimize=False), root / m, torch_weights=True)
+           for m, path in tiny_checkpoints.items()}
+    out["arliss-merged"] = export_bundle(tiny_checkpoints["arliss"], ExportSpec("arliss", lora="merged", optimize=False),
+                                         root / "arliss-merged", torch_weights=True)
     return out

@@ -1,6 +1,7 @@
-"""ONNX export (export/to_onnx.py) on the tiny random checkpoints: parity, routing, manifest, errors."""
+"""ONNX export (export/to_onnx.py) on the tiny random checkpoints: parity, routing, manifest, spec, errors."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ pytest.importorskip("optimum.exporters.onnx")
 
 from export.graphs import graph_modules  # noqa: E402
 from export.optimize import session  # noqa: E402
+from export.spec import ExportSpec  # noqa: E402
 from export.to_onnx import export_bundle, main  # noqa: E402
 from export.validate import ort_runner, torch_runner  # noqa: E402
 from models.checkpoint import load_checkpoint  # noqa: E402
@@ -34,7 +36,7 @@ VARIANTS = [("baseline", "switchable"), ("more", "switchable"), ("rodos", "switc
 def bundles(tiny_checkpoints, tmp_path_factory):
     """fp32 bundles of every method and LoRA mode (unoptimized: fusion is covered by the int8 test)."""
     root = tmp_path_factory.mktemp("bundles")
-    return {(m, lora): export_bundle(tiny_checkpoints[m], root / f"{m}-{lora}", m, lora, optimize=False)
+    return {(m, lora): export_bundle(tiny_checkpoints[m], ExportSpec(m, lora=lora, optimize=False), root / f"{m}-{lora}")
             for m, lora in VARIANTS}
 
 
@@ -110,25 +112,12 @@ def test_manifest_contents(bundles, tiny_checkpoints):
     assert rodos.graphs["router"].kind == "router" and rodos.graphs["reward/beta"].kind == "reward"
 
 
-def test_more_sparse_and_dense_graphs_agree(bundles, tiny_checkpoints, tmp_path):
-    """The default MoRE graph runs each expert on its tokens only (NonZero + gather/scatter); the
-    dense-masked option has fixed shapes; both give the same rewards on padded rows."""
-    import onnx
-    sparse = load_manifest(bundles[("more", "switchable")])
-    dense_dir = export_bundle(tiny_checkpoints["more"], tmp_path / "more-dense", "more", optimize=False,
-                              more_experts="dense")
-    dense = load_manifest(dense_dir)
-    assert sparse.export["more_experts"].startswith("sparse") and dense.export["more_experts"].startswith("dense")
-    ops = {name: {n.op_type for n in onnx.load(m.graph_path("reward")).graph.node}
-           for name, m in (("sparse", sparse), ("dense", dense))}
-    assert "NonZero" in ops["sparse"] and "ScatterND" in ops["sparse"]
-    assert "NonZero" not in ops["dense"]
-    feeds = _feeds(sparse.graphs["reward"].inputs)
-    got = {name: ort_runner({"reward": session(m.graph_path("reward"))})("reward", feeds)["logits"]
-           for name, m in (("sparse", sparse), ("dense", dense))}
-    np.testing.assert_allclose(got["sparse"], got["dense"], rtol=0, atol=PARITY_ATOL)
-    with pytest.raises(ValueError, match="applies to MoRE only"):
-        export_bundle(tiny_checkpoints["baseline"], tmp_path / "x", "baseline", more_experts="dense")
+def test_more_graph_runs_each_expert_on_its_tokens(bundles):
+    """MoRE's graph gathers each expert's tokens (NonZero) and scatters its output back (ScatterND);
+    its parity with the eager model, padded rows included, is test_fp32_parity_every_graph's."""
+    more = load_manifest(bundles[("more", "switchable")])
+    ops = {n.op_type for n in onnx.load(more.graph_path("reward")).graph.node}
+    assert "NonZero" in ops and "ScatterND" in ops
 
 
 def test_checksums_catch_changed_and_missing_files(bundles, tmp_path):
@@ -148,12 +137,12 @@ def test_checksums_catch_changed_and_missing_files(bundles, tmp_path):
 
 def test_wrong_method_is_a_clear_error(tiny_checkpoints, tmp_path):
     with pytest.raises(ValueError, match="holds method 'baseline', not 'arliss'"):
-        export_bundle(tiny_checkpoints["baseline"], tmp_path / "x", method="arliss")
+        export_bundle(tiny_checkpoints["baseline"], ExportSpec("arliss"), tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 
 def test_missing_checkpoint_names_the_command(tmp_path, capsys):
-    rc = main(["--method", "rodos", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--results", "-"])
+    rc = main(["--method", "rodos", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "python -m training train --method rodos" in capsys.readouterr().err
 
@@ -161,25 +150,24 @@ def test_missing_checkpoint_names_the_command(tmp_path, capsys):
 def test_refuses_to_overwrite_a_non_bundle_dir(tiny_checkpoints, tmp_path):
     (tmp_path / "keep.txt").write_text("not a bundle")
     with pytest.raises(FileExistsError, match="not a RouteRM bundle"):
-        export_bundle(tiny_checkpoints["baseline"], tmp_path, optimize=False)
+        export_bundle(tiny_checkpoints["baseline"], ExportSpec("baseline", optimize=False), tmp_path)
 
 
 def test_script_runs_from_repo_root_and_reports_wrong_method(tiny_checkpoints, tmp_path):
     proc = subprocess.run([sys.executable, "export/to_onnx.py", "--method", "more", "--checkpoint",
-                           str(tiny_checkpoints["rodos"]), "--out", str(tmp_path / "o"), "--results", "-"],
+                           str(tiny_checkpoints["rodos"]), "--out", str(tmp_path / "o")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "holds method 'rodos', not 'more'" in proc.stderr
 
 
-QUANT_OPS = {"int8": ("MatMulInteger", "DynamicQuantizeLinear"), "int8-blockwise": ("MatMulNBits", "MatMulInteger"),
-             "int8-dynamic": ("DynamicQuantizeLinear", "MatMulNBits")}
+QUANT_OPS = {"int8": ("MatMulInteger", "DynamicQuantizeLinear"), "int8-blockwise": ("MatMulNBits", "MatMulInteger")}
 
 
-@pytest.mark.parametrize("method,lora,precision", [("arliss", "switchable", "int8"), ("baseline", "switchable", "int8-dynamic"),
-                                                   ("more", "switchable", "int8-blockwise"), ("arliss", "merged", "fp16")])
+@pytest.mark.parametrize("method,lora,precision", [("arliss", "switchable", "int8"), ("more", "switchable", "int8-blockwise"),
+                                                   ("arliss", "merged", "fp16")])
 def test_reduced_precision_exports_keep_accuracy(tiny_checkpoints, tiny_splits, tmp_path, method, lora, precision):
-    out = export_bundle(tiny_checkpoints[method], tmp_path / "b", method, lora, precision, optimize=True,
+    out = export_bundle(tiny_checkpoints[method], ExportSpec(method, precision, lora, optimize=True), tmp_path / "b",
                         splits=tiny_splits, val_pairs=8)
     m = load_manifest(out)
     figures = m.export["figures"]
@@ -212,9 +200,12 @@ def test_int8_guard_refuses_on_disagreement_not_on_accuracy_noise():
     assert refused.value.figures == figures
 
 
-def test_a_refused_variant_is_recorded_with_its_figures(tmp_path, monkeypatch):
+# --- lab/export_results.py: recording the figures is reporting, apart from export/ -----------------
+
+def test_a_refused_variant_is_recorded_with_its_figures(tmp_path, monkeypatch, capsys):
     import export.to_onnx as to_onnx
     from export.validate import ExportValidationError
+    from lab import export_results
     figures = {"decision_agreement": 0.966, "accuracy": 0.61, "pairs": 1457}
 
     def refuse(*args, **kwargs):
@@ -222,13 +213,33 @@ def test_a_refused_variant_is_recorded_with_its_figures(tmp_path, monkeypatch):
 
     monkeypatch.setattr(to_onnx, "export_bundle", refuse)
     results = tmp_path / "export.json"
-    assert to_onnx.main(["--method", "baseline", "--precision", "int8", "--results", str(results)]) == 2
+    assert export_results.main(["--method", "baseline", "--precision", "int8", "--results", str(results)]) == 2
     assert json.loads(results.read_text()) == {"baseline": {"int8": {**figures, "refused": "int8 export agrees with "
                                                                      "PyTorch fp32 on 96.6%"}}}
+    assert "error: int8 export agrees" in capsys.readouterr().err
+
+
+def test_export_results_records_the_manifests_figures_under_the_variant(bundles, tmp_path, monkeypatch):
+    import export.to_onnx as to_onnx
+    from lab import export_results
+    made = bundles[("arliss", "merged")]
+    seen = {}
+
+    def export(checkpoint, spec, out, **kwargs):
+        seen.update(spec=spec, out=out, **kwargs)
+        return made
+
+    monkeypatch.setattr(to_onnx, "export_bundle", export)
+    results = tmp_path / "export.json"
+    assert export_results.main(["--method", "arliss", "--lora", "merged", "--no-optimize", "--val-pairs", "0",
+                                "--results", str(results)]) == 0
+    assert seen["spec"] == ExportSpec("arliss", lora="merged", optimize=False)
+    assert seen["out"] == Path("bundles/arliss-merged-noopt") and seen["val_pairs"] is None
+    assert json.loads(results.read_text()) == {"arliss": {"fp32-merged-noopt": load_manifest(made).export["figures"]}}
 
 
 def test_results_merge_keeps_other_methods(tmp_path):
-    from export.to_onnx import merge_results
+    from lab.export_results import merge_results
     path = tmp_path / "export.json"
     path.write_text(json.dumps({"rodos": {"fp32": {"accuracy": 0.7}}}))
     merge_results(path, "arliss", "int8-switchable", {"accuracy": 0.8})
@@ -236,3 +247,75 @@ def test_results_merge_keeps_other_methods(tmp_path):
     assert json.loads(path.read_text()) == {"rodos": {"fp32": {"accuracy": 0.7}},
                                             "arliss": {"int8-switchable": {"accuracy": 0.8},
                                                        "fp32-switchable": {"accuracy": 0.81}}}
+
+
+# --- the spec and the manifest ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, variant, out", [
+    (ExportSpec("arliss"), "fp32-switchable", "bundles/arliss"),
+    (ExportSpec("arliss", "int8", "merged"), "int8-merged", "bundles/arliss-int8-merged"),
+    (ExportSpec("arliss", "fp16", optimize=False), "fp16-switchable-noopt", "bundles/arliss-fp16-noopt"),
+    (ExportSpec("baseline", lora="merged", optimize=False), "fp32-noopt", "bundles/baseline-noopt"),
+    (ExportSpec("more", "int8-blockwise"), "int8-blockwise", "bundles/more-int8-blockwise"),
+    (ExportSpec("rodos", "int8"), "int8", "bundles/rodos-int8"),
+])
+def test_spec_names_its_variant_and_default_folder(spec, variant, out):
+    assert spec.variant == variant and spec.default_out == Path(out)
+    assert spec.lora_mode == (spec.lora if spec.method == "arliss" else None)
+
+
+@pytest.mark.parametrize("fields, error, match", [
+    ({"method": "moe"}, ValueError, r"ExportSpec.method must be one of .*'moe'"),
+    ({"method": "baseline", "precision": "int8-dynamic"}, ValueError, r"ExportSpec.precision must be one of .*'int8-dynamic'"),
+    ({"method": "arliss", "lora": "dense"}, ValueError, r"ExportSpec.lora must be one of .*'dense'"),
+    ({"method": "arliss", "optimize": "yes"}, TypeError, r"ExportSpec.optimize must be a bool, got str"),
+    ({"method": "arliss", "opset": 13}, ValueError, r"ExportSpec.opset must be an int >= 14 .*got 13"),
+    ({"method": "arliss", "opset": True}, ValueError, r"ExportSpec.opset must be an int >= 14"),
+])
+def test_spec_refuses_a_bad_field_by_name(fields, error, match):
+    with pytest.raises(error, match=match):
+        ExportSpec(**fields)
+
+
+def test_the_cli_refuses_the_removed_options(capsys):
+    for argv in (["--precision", "int8-dynamic"], ["--more-experts", "dense"], ["--results", "-"]):
+        with pytest.raises(SystemExit):
+            main(["--method", "baseline", *argv])
+    assert "invalid choice: 'int8-dynamic'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method,lora", VARIANTS)
+def test_manifest_reads_back_as_the_json_export_wrote(bundles, tmp_path, method, lora):
+    """One dataclass both ways: parsing manifest.json and writing it again gives the same text, and a
+    Manifest written elsewhere reads back equal."""
+    bundle = bundles[(method, lora)]
+    manifest = load_manifest(bundle)
+    assert manifest.to_json() == (bundle / "manifest.json").read_text(encoding="utf-8")
+    assert json.loads(manifest.to_json())["schema_version"] == 1
+    copy = shutil.copytree(bundle, tmp_path / "copy")
+    (copy / "manifest.json").unlink()
+    moved = dataclasses.replace(manifest, path=copy)
+    (copy / "manifest.json").write_text(moved.to_json(), encoding="utf-8")
+    assert load_manifest(copy) == moved
+
+
+@pytest.mark.parametrize("precision, match", [
+    ("int8-dynamic", r"field 'precision' is 'int8-dynamic', which RouteRM no longer serves: one activation scale "
+                     r"per tensor .* re-export the checkpoint with precision 'int8'"),
+    ("int4", r"field 'precision' is 'int4', expected one of \('fp32', 'fp16', 'int8', 'int8-blockwise'\)"),
+    (8, r"field 'precision' is 8, expected one of"),
+])
+def test_manifest_refuses_a_precision_routerm_does_not_serve(bundles, tmp_path, precision, match):
+    bundle = shutil.copytree(bundles[("baseline", "switchable")], tmp_path / "b")
+    raw = json.loads((bundle / "manifest.json").read_text())
+    (bundle / "manifest.json").write_text(json.dumps({**raw, "precision": precision}))
+    with pytest.raises(BundleError, match=match):
+        load_manifest(bundle)
+
+
+@pytest.mark.parametrize("script", ["export/to_onnx.py", "lab/export_results.py"])
+def test_help_runs_from_the_repo_root_and_from_elsewhere(tmp_path, script):
+    for cwd, path in ((REPO, script), (tmp_path, str(REPO / script))):
+        proc = subprocess.run([sys.executable, path, "--help"], cwd=cwd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "--precision {fp32,fp16,int8,int8-blockwise}" in proc.stdout

@@ -1,7 +1,7 @@
 """Benchmark the Triton kernels against their PyTorch reference and the naive baseline (GPU only).
 
-    python -m benchmarks.kernels                      # or: python benchmarks/kernels.py
-    python -m benchmarks.kernels --dtypes float16 bfloat16 --out /tmp/kernels.json
+    python benchmarks/kernel_speed.py                 # or: python -m benchmarks.kernel_speed
+    python benchmarks/kernel_speed.py --dtypes float16 bfloat16 --out /tmp/kernels.json
 
 For every case, three implementations of the same op:
 
@@ -32,13 +32,9 @@ import re
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):
-    # Run as a file, this directory would come first on sys.path and this very file would shadow
-    # the top-level `kernels` package; put the repository root there instead.
-    sys.path[0] = str(REPO_ROOT)
+import torch
 
-import torch  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 MULTI_LORA_TOKENS = [1, 16, 128, 1024, 4096]
 MULTI_LORA_HIDDEN = [384, 1024]
@@ -175,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reason = _no_gpu_reason()
     if reason is not None:
-        print(f"benchmarks/kernels.py: {reason}; nothing was timed.", file=sys.stderr)
+        print(f"benchmarks/kernel_speed.py: {reason}; nothing was timed.", file=sys.stderr)
         return 1
 
     machine = machine_info()
