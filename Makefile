@@ -23,7 +23,7 @@ test-py: $(STAMP)
 
 test: test-py test-c
 
-# C library + CLI (include/routerm.h, issue 7): ONNX Runtime headers fetched into third_party/,
+# C library + CLI (include/routerm.h): ONNX Runtime headers fetched into third_party/,
 # CMake build in build/, CTest parity with the Python engine + valgrind. Bundles: tiny ones made
 # by the tests, or ROUTERM_TEST_BUNDLES=DIR (holding baseline more rodos arliss-switchable arliss-merged).
 .PHONY: test-c
@@ -36,10 +36,10 @@ test-c: $(STAMP)
 	cd build && ctest -j2 --output-on-failure $(CTEST_ARGS)
 
 demo: $(STAMP)
-	$(VPY) scripts/demo.py
+	$(VPY) -m lab.demo
 
 reproduce: $(STAMP)
-	$(VPY) -m training.reproduce
+	$(VPY) -m lab.reproduce
 
 # ONNX bundle of one method: `make export METHOD=arliss EXPORT_ARGS="--precision int8"` -> bundles/arliss-int8
 METHOD      ?= arliss

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # After `make reproduce`: export every bundle from checkpoints/ (results/export.json), check the
 # served accuracy against results/accuracy.json (results/engine_accuracy.json), run the latency
-# benchmark (results/latency.*) and re-render the README's tables.
+# benchmark (results/latency.*) and re-render the tables of README.md and docs/ (lab.render_docs).
 #   STAGES="fp32 merged served int8 fp16 latency render" (default: all, in that order)
 # An export that fails its validation is reported and the pipeline goes on (the bundle is not kept).
 set -uo pipefail
@@ -16,15 +16,15 @@ failed=()
 run() { echo "+ $*"; "$@" || failed+=("$*"); }
 for stage in $STAGES; do
   case $stage in
-    fp32)   for m in baseline more rodos arliss; do run $PY export/to_onnx.py --method "$m" --val-pairs "$VAL"; done ;;
+    fp32)   for m in baseline more rodos arliss; do run $PY -m lab.export_results --method "$m" --val-pairs "$VAL"; done ;;
     served) served=(); for b in baseline more rodos arliss arliss-merged; do [ -d "bundles/$b" ] && served+=("bundles/$b"); done
-            run $PY scripts/engine_accuracy.py "${served[@]}" ;;
-    int8)   for p in int8 int8-blockwise int8-dynamic; do for m in baseline more rodos arliss; do   # every scheme, export/optimize.py
-              run $PY export/to_onnx.py --method "$m" --precision "$p" --val-pairs "$ACC_VAL"; done; done ;;
-    merged) run $PY export/to_onnx.py --method arliss --lora merged --val-pairs "$VAL" ;;
-    fp16)   run $PY export/to_onnx.py --method arliss --precision fp16 --val-pairs "$ACC_VAL" ;;
+            run $PY -m lab.engine_accuracy "${served[@]}" ;;
+    int8)   for p in int8 int8-blockwise; do for m in baseline more rodos arliss; do   # every int8 scheme, export/optimize.py
+              run $PY -m lab.export_results --method "$m" --precision "$p" --val-pairs "$ACC_VAL"; done; done ;;
+    merged) run $PY -m lab.export_results --method arliss --lora merged --val-pairs "$VAL" ;;
+    fp16)   run $PY -m lab.export_results --method arliss --precision fp16 --val-pairs "$ACC_VAL" ;;
     latency) run $PY benchmarks/latency.py $LATENCY_ARGS ;;
-    render) run $PY scripts/render_readme.py ;;
+    render) run $PY -m lab.render_docs ;;
     *) echo "unknown stage '$stage'"; exit 2 ;;
   esac
 done

@@ -5,6 +5,8 @@ routing on (the engine picks the domain), and writes ``results/engine_accuracy.j
 
     {"<bundle>": {"method", "backend", "domains": {d: {"accuracy", "training_accuracy", "diff_points"}},
                   "max_abs_diff_points", "router_accuracy", "seconds"}}
+
+:func:`served_outcomes` is also what ``make demo`` closes with (lab.demo).
 """
 from __future__ import annotations
 
@@ -16,29 +18,39 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from runtime import RewardEngine  # noqa: E402
-from core.data import load_splits, take  # noqa: E402
+from core.data import load_splits, take
+from runtime import RewardEngine
 
 
-def served_accuracy(bundle: Path, splits: dict, cap: int | None, backend: str) -> dict:
-    engine = RewardEngine.from_bundle(bundle, backend=backend)
-    out = {"method": engine.method, "backend": backend, "domains": {}}
-    start = time.perf_counter()
-    routed_right = total = 0
+def served_outcomes(engine: RewardEngine, splits: dict, cap: int | None) -> dict:
+    """``{"domains": {d: {"correct": [0/1]*N, "groups": [prompt]*N}}, "router_accuracy"}`` for the
+    first ``cap`` test pairs of each of the engine's domains (core.data.take), routing on.
+
+    ``correct[i]`` is 1 when the chosen response outscores the rejected one; ``groups`` are the
+    prompts, the unit core.stats resamples for its intervals. ``router_accuracy`` is the share of
+    pairs a routed engine sent to the domain they came from (None for baseline and MoRE).
+    """
+    domains, routed_right, total = {}, 0, 0
     for domain in engine.domains:
         pairs = take(splits[domain]["test"], cap)
         prompts = [p.prompt for p in pairs]
         chosen = engine.score(prompts, [p.chosen for p in pairs])
         rejected = engine.score(prompts, [p.rejected for p in pairs])
-        out["domains"][domain] = {"accuracy": float(np.mean(chosen.rewards > rejected.rewards)), "pairs": len(pairs)}
-        if chosen.domains and chosen.domains[0] is not None and engine.method in ("rodos", "arliss"):
+        domains[domain] = {"correct": (chosen.rewards > rejected.rewards).astype(int).tolist(), "groups": prompts}
+        if engine.method in ("rodos", "arliss"):
             routed_right += sum(d == domain for d in chosen.domains)
             total += len(pairs)
-    out["router_accuracy"] = routed_right / total if total else None
-    out["seconds"] = time.perf_counter() - start
-    return out
+    return {"domains": domains, "router_accuracy": routed_right / total if total else None}
+
+
+def served_accuracy(bundle: Path, splits: dict, cap: int | None, backend: str) -> dict:
+    engine = RewardEngine.from_bundle(bundle, backend=backend)
+    start = time.perf_counter()
+    outcomes = served_outcomes(engine, splits, cap)
+    return {"method": engine.method, "backend": backend,
+            "domains": {d: {"accuracy": float(np.mean(o["correct"])), "pairs": len(o["correct"])}
+                        for d, o in outcomes["domains"].items()},
+            "router_accuracy": outcomes["router_accuracy"], "seconds": time.perf_counter() - start}
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,10 @@
-"""Regenerate the results sections of README.md from the committed results files.
+"""Render the generated blocks of README.md and docs/*.md from the committed results files.
 
-Each section sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; the text in
-between is replaced by the table rendered from the file, or by a line saying it is not measured yet.
-Nothing in those sections is typed by hand.
+    python -m lab.render_docs
+
+Each block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; the text in
+between is replaced by what ``SECTIONS[NAME]`` makes of ``results/``, or by a line saying it is not
+measured yet. ``PAGES`` says which page holds which blocks. Nothing in those blocks is typed by hand.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 import re
 import sys
 from pathlib import Path
+
+from benchmarks.latency_report import paired_speedup
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -129,10 +133,13 @@ def serve_table() -> str | None:
     return "\n".join(lines + [""] + faults)
 
 
+# The router schemes add-domain offers, each with its leave-one-domain-out results file.
+ADD_DOMAIN_FILES = {"head": "add_domain.json", "full": "add_domain_full.json"}
+
+
 def add_domain_table() -> str | None:
-    """One row per (router scheme, method, added domain): results/add_domain.json (the default scheme)
-    then results/add_domain_<scheme>.json (scripts/add_domain_experiment.py)."""
-    files = [RESULTS / "add_domain.json", *sorted(RESULTS.glob("add_domain_*.json"))]
+    """One row per (router scheme, method, added domain), from ``ADD_DOMAIN_FILES``."""
+    files = [RESULTS / name for name in ADD_DOMAIN_FILES.values()]
     runs = [json.loads(f.read_text()) for f in files if f.is_file()]
     if not runs:
         return None
@@ -188,11 +195,13 @@ def _router_prompts(run: dict, e: dict) -> str:
             f"{sum(f['reused'].values())} from the checkpoint's stored features{stored})")
 
 
-ADD_BAR_POINTS, ADD_BAR_SHARE = 1.5, 0.25   # issue 14: within 1.5 points of the five-domain model, <= 25% of retraining
+# What makes an addition worth it over retraining: within 1.5 points of the five-domain model's
+# accuracy on the added domain, for at most a quarter of the five-domain training time.
+ADD_BAR_POINTS, ADD_BAR_SHARE = 1.5, 0.25
 
 
 def _add_domain_bar(runs: list[dict]) -> list[str]:
-    """Per router scheme, which (method, added domain) rows meet issue 14's bar on accuracy and on time."""
+    """Per router scheme, which (method, added domain) rows meet that bar on accuracy and on time."""
     out = []
     for d in runs:
         groups = {"within 1.5 points and at most 0.25 of retraining": [], "within 1.5 points, over 0.25 of retraining": [],
@@ -266,7 +275,72 @@ def profile_section() -> str | None:
     return body
 
 
+def _interval(low: float, high: float, signed: bool = False) -> str:
+    fmt = "+.1f" if signed else ".1f"
+    return f"[{100 * low:{fmt}}, {100 * high:{fmt}}]"
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.1f}M"
+
+
+# The README's speed line: ARLISS as bundles serve it against the same model in PyTorch + PEFT.
+SPEED_ENGINES = {"routerm-ort-optimized": "fp32 bundle (the default export)", "routerm-ort-int8": "int8 bundle"}
+SPEED_REFERENCE = "peft-eager"
+
+
+def _arliss_speed(path: Path) -> list[str]:
+    """ARLISS's bundles against PEFT-eager per batch size: median speed-up over rounds and its range."""
+    if not path.is_file():
+        return []
+    d = json.loads(path.read_text())
+    records = [r for r in d["records"] if r["method"] == "arliss"]
+    peft = {r["batch_size"]: r for r in records if r["engine"] == SPEED_REFERENCE}
+    sizes = sorted(peft)
+    rows = []
+    for engine, label in SPEED_ENGINES.items():
+        mine = {r["batch_size"]: r for r in records if r["engine"] == engine}
+        cells = []
+        for b in sizes:
+            s = b in mine and paired_speedup(mine[b]["round_ms"], peft[b]["round_ms"])
+            cells.append(f"**{s['median']:.2f}x** ({s['low']:.2f}-{s['high']:.2f})" if s else "-")
+        if any(c != "-" for c in cells):
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    m, c = d["machine"], d["config"]
+    same = all(r["accuracy"] == peft[r["batch_size"]]["accuracy"] for r in records
+               if r["engine"] in SPEED_ENGINES and r["batch_size"] in peft)
+    return ["", "| ARLISS throughput over PEFT-eager | " + " | ".join(f"batch {b}" for b in sizes) + " |",
+            "|---|" + "---:|" * len(sizes), *rows, "",
+            f"PEFT-eager: the same checkpoint in PyTorch with PEFT adapters, one batch per call. Median speed-up over "
+            f"{c['repeats']} interleaved rounds (range in parentheses), {c['requests']} test pairs, {m['cpu']}, "
+            f"{m['threads']} threads; accuracy on those pairs {'the same' if same else 'differs'}. "
+            f"More engines and methods: [benchmarks](docs/benchmarks.md)."]
+
+
+def summary_section() -> str | None:
+    """The README's one results table: mean test accuracy per method, its difference from the
+    baseline (paired bootstrap), parameters; then ARLISS's speed against PEFT-eager."""
+    path = RESULTS / "accuracy.json"
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    lines = ["| method | mean accuracy % [95% CI] | minus baseline, points [95% CI] | params total / active |",
+             "|---|---|---|---|"]
+    for method, r in d["methods"].items():
+        vs = d.get("vs_baseline", {}).get(method)
+        diff = "-" if vs is None else (f"{100 * vs['difference']:+.1f} {_interval(*vs['interval'], signed=True)}"
+                                       + (" (within noise)" if vs["within_noise"] else ""))
+        lines.append(f"| {method} | **{100 * r['mean_accuracy']:.1f}** {_interval(*r['mean_ci'])} | {diff} | "
+                     f"{_millions(r['params_total'])} / {_millions(r['params_active'])} |")
+    lines += ["", "Pairwise accuracy on the test split of the five domains, averaged over domains; 95% bootstrap "
+                  "intervals over prompts. Per domain, routing and the recipe: [accuracy](docs/accuracy.md)."]
+    return "\n".join(lines + _arliss_speed(RESULTS / "latency.json"))
+
+
 SECTIONS = {
+    "summary": summary_section,
     "accuracy": lambda: _md_file("accuracy.md"),
     "export": export_table,
     "int8": lambda: _md_file("int8_sensitivity.md"),
@@ -281,8 +355,22 @@ SECTIONS = {
 }
 
 
-def render(text: str) -> str:
-    for name, make in SECTIONS.items():
+# Which page holds which generated blocks (paths relative to the repository root).
+PAGES = {
+    "README.md": ("summary",),
+    "docs/accuracy.md": ("accuracy", "engine"),
+    "docs/export.md": ("export", "int8"),
+    "docs/serving.md": ("footprint", "serve"),
+    "docs/add-domain.md": ("add_domain",),
+    "docs/c-library.md": ("fuzz",),
+    "docs/benchmarks.md": ("latency", "profile", "kernels"),
+}
+
+
+def render(text: str, names=tuple(SECTIONS)) -> str:
+    """``text`` with the blocks ``names`` regenerated (the others untouched)."""
+    for name in names:
+        make = SECTIONS[name]
         pattern = re.compile(rf"(<!-- results:{name} -->).*?(<!-- /results:{name} -->)", re.S)
         body = make() or f"_Not measured yet: `results/` has no {name} file._"
         text = pattern.sub(lambda m: f"{m.group(1)}\n{body}\n{m.group(2)}", text)
@@ -290,9 +378,10 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    readme.write_text(render(readme.read_text()))
-    print(f"rendered {readme}")
+    for page, names in PAGES.items():
+        path = ROOT / page
+        path.write_text(render(path.read_text(), names))
+        print(f"rendered {page}")
     return 0
 
 
