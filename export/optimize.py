@@ -14,7 +14,8 @@ int8 comes in two schemes (``INT8_SCHEMES``), each quantizing the weights of the
 constant weight; both face the same guard (``export.validate``: 98% of validation decisions):
 
 - ``int8`` (rowwise, ``export.rowwise_int8``): weights per output channel, activations with one
-  scale per row (token) computed in the graph, ``MatMulInteger`` on uint8 x int8. A row's reward
+  scale per row (token) computed in the graph, ``MatMulInteger`` on uint8 x uint8 (exact on CPUs
+  without VNNI, where ONNX Runtime's uint8 x int8 kernel saturates; ``export.rowwise_int8``). A row's reward
   depends on that row alone, as in fp32. The FFN down-projections (more inputs than outputs; their
   post-GELU input is where one scale per row loses most) stay fp32: with them quantized too the
   baseline falls below the guard (``results/int8_sensitivity.md``). Faster than fp32 on this CPU

@@ -5,8 +5,8 @@ with a constant weight, its bias added after; MoRE's experts are Gemms) becomes:
 
     s  = max(max_k |x[..., k]|, eps) / 127                       # [..., 1]: one scale per token (row)
     xq = round(x / s) + 128                                       # uint8 in [1, 255], zero point 128
-    Wq = round(W / w) ,  w[n] = max_k |W[k, n]| / 127             # int8 per output channel, offline
-    y  = float(MatMulInteger(xq, Wq, 128)) * s * w                # [..., N]
+    Wq = round(W / w) ,  w[n] = max_k |W[k, n]| / 127             # in [-127, 127] per output channel, offline
+    y  = float(MatMulInteger(xq, Wq + 128, 128, 128)) * s * w     # [..., N]
 
 in standard ONNX ops (Abs, ReduceMax, Max, Mul, Div, Round, Add, Cast, MatMulInteger), so any
 ONNX Runtime build and the C library run it. ``reference`` is the same arithmetic in numpy.
@@ -15,7 +15,12 @@ Why per row: ONNX Runtime's ``DynamicQuantizeMatMul`` takes one scale for the wh
 activation, so one outlier token coarsens every other token's quantization, and a pair's reward
 depends on which other rows share its micro-batch. A scale per row keeps each row's reward a
 function of that row alone (batch-invariant, like fp32) and its error at the row's own range.
-``MatMulInteger`` on uint8 x int8 runs on the CPU's integer dot-product units (VNNI here).
+Why both operands are uint8 (the weight stored as ``Wq + 128`` with zero point 128, the same
+integers): on x86 CPUs without VNNI (AVX2 only), ONNX Runtime's uint8 x int8 kernel sums pairs of
+products in saturating int16 (``vpmaddubsw``), so 255 x 127 x 2 overflows and rewards come out
+wrong; its uint8 x uint8 kernel widens to int16 first and is exact on every CPU, at about the same
+speed there (measured on an AVX2 EPYC: 226 vs 245 GOP/s, the int8 x int8 kernel 37). On VNNI CPUs
+uint8 x int8 would be faster; exact rewards everywhere come first.
 
 What stays fp32: products of two activations (attention, ARLISS's per-row LoRA), every other op,
 and the weights ``keep_fp32`` names; by default (``contracting``) those with more inputs than
@@ -88,7 +93,7 @@ def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.
               numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "rowq_zp")]
     if reduce_axes_input:
         shared.append(numpy_helper.from_array(np.array([-1], np.int64), "rowq_axes"))
-    weights: dict[str, tuple[str, str]] = {}              # weight key -> (int8 name, scale name)
+    weights: dict[str, tuple[str, str]] = {}              # weight key -> (uint8 name, scale name)
     nodes, rewritten, used = [], 0, set()
     for node in graph.node:
         found = _weight(node, inits)
@@ -101,8 +106,9 @@ def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.
         if key not in weights:
             w = numpy_helper.to_array(b)
             q, scale = quantize_weight(np.ascontiguousarray(w.T) if transposed else w)
-            weights[key] = (f"{key}_rowq_int8", f"{key}_rowq_scale")
-            graph.initializer.extend([numpy_helper.from_array(q, weights[key][0]),
+            weights[key] = (f"{key}_rowq_u8", f"{key}_rowq_scale")
+            shifted = (q.astype(np.int16) + ZERO_POINT).astype(np.uint8)     # [1, 255]: see the module docstring
+            graph.initializer.extend([numpy_helper.from_array(shifted, weights[key][0]),
                                       numpy_helper.from_array(scale, weights[key][1])])
         wq, ws = weights[key]
         used.add(node.input[1])
@@ -121,7 +127,7 @@ def quantize_model(model: onnx.ModelProto, keep_fp32=contracting) -> tuple[onnx.
             helper.make_node("Round", [f"{p}_xs"], [f"{p}_xr"]),
             helper.make_node("Add", [f"{p}_xr", "rowq_zp_f"], [f"{p}_xz"]),
             helper.make_node("Cast", [f"{p}_xz"], [f"{p}_xq"], to=TensorProto.UINT8),
-            helper.make_node("MatMulInteger", [f"{p}_xq", wq, "rowq_zp"], [f"{p}_acc"]),
+            helper.make_node("MatMulInteger", [f"{p}_xq", wq, "rowq_zp", "rowq_zp"], [f"{p}_acc"]),
             helper.make_node("Cast", [f"{p}_acc"], [f"{p}_accf"], to=TensorProto.FLOAT),
             helper.make_node("Mul", [f"{p}_accf", f"{p}_s"], [f"{p}_ys"]),
             helper.make_node("Mul", [f"{p}_ys", ws], [product]),

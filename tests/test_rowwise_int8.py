@@ -49,7 +49,7 @@ def test_graph_equals_reference_and_keeps_what_it_should_fp32(weights, opset):
     assert rewritten == 2
     names = {t.name for t in model.graph.initializer}
     assert "w_up" not in names and "w_down" in names                    # fp32 copy dropped once unused
-    assert sum(t.name.startswith("w_up_rowq_int8") for t in model.graph.initializer) == 1   # quantized once
+    assert sum(t.name.startswith("w_up_rowq_u8") for t in model.graph.initializer) == 1   # quantized once
     x = np.random.default_rng(1).standard_normal((2, 5, K)).astype(np.float32)
     x[1, 3] = 0.0                                                       # an all-zero row: no division by zero
     out = _run(model, x)
