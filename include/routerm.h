@@ -1,7 +1,7 @@
 /* routerm.h -- score (prompt, response) pairs with a RouteRM bundle, no Python at run time.
  *
  * A bundle is the directory `export/to_onnx.py` writes: manifest.json (schema v1, see
- * runtime/manifest.py), ONNX graphs and the tokenizer files. The engine reads the manifest,
+ * core/manifest.py), ONNX graphs and the tokenizer files. The engine reads the manifest,
  * checks the sha256 of every file, tokenizes text with a native WordPiece tokenizer that gives
  * the ids of the bundle's Hugging Face tokenizer, routes each row to a domain the way
  * runtime.RewardEngine does, and runs the graphs with ONNX Runtime:
@@ -36,6 +36,7 @@ extern "C" {
 #endif
 
 #define ROUTERM_VERSION "0.1.0"
+/* The manifest schema this library reads: core.manifest.SCHEMA_VERSION (tests/test_runtime.py checks). */
 #define ROUTERM_SCHEMA_VERSION 1
 
 typedef enum routerm_status {
@@ -52,7 +53,8 @@ typedef enum routerm_status {
 typedef struct routerm_engine routerm_engine;
 
 /* Micro-batch limits by default: the same values as core.scoring.BatchLimits (the Python engine);
-   tests/test_runtime.py reads these two lines and checks that they agree. */
+   tests/test_runtime.py reads these two lines and checks that they agree. The library's own
+   defaults (routerm_options_init, routerm::EngineConfig) are these two. */
 #define ROUTERM_DEFAULT_MAX_BATCH_ROWS 256
 #define ROUTERM_DEFAULT_MAX_BATCH_TOKENS 1024
 

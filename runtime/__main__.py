@@ -12,6 +12,7 @@ the chunks before it are already written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -19,10 +20,15 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+from core.errors import BundleError, ProviderError
 from core.scoring import DEFAULT_MAX_TOKENS
 
 from .engine import RewardEngine
-from core.errors import BundleError, ProviderError
+from .server import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, serve as run_server
+
+# ``score --batch-size``: input lines per chunk (each chunk is written before the next is read, so
+# memory stays flat on large files) and rows per model run; routerm-score's --batch (src/cli) too.
+DEFAULT_BATCH_SIZE = 64
 
 
 class InputError(ValueError):
@@ -144,7 +150,19 @@ def score_file(engine: RewardEngine, input_path: str, output_path: str, chunk: i
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ServerConfig field (``max_wait_ms`` -> ``--max-wait-ms``): its type, default and help."""
+    for limit in dataclasses.fields(ServerConfig):
+        parser.add_argument("--" + limit.name.replace("_", "-"), type=type(limit.default), default=limit.default,
+                            help=f"{limit.metadata['help']} (default: %(default)s)")
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig that ``serve``'s flags (one per field, :func:`_add_server_flags`) describe."""
+    return ServerConfig(**{limit.name: getattr(args, limit.name) for limit in dataclasses.fields(ServerConfig)})
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m runtime", description="Serve RouteRM rewards from a bundle.")
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser("score", help="score a JSONL file of (prompt, response) or (prompt, chosen, rejected)")
@@ -152,37 +170,43 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--input", required=True, help="JSONL input, '-' for stdin")
     score.add_argument("--output", required=True, help="JSONL output, '-' for stdout")
     score.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime")
-    score.add_argument("--batch-size", type=int, default=64, help="rows per model run (and input lines per chunk)")
-    score.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="padded tokens per model run")
+    score.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                       help="rows per model run and input lines per chunk (default: %(default)s)")
+    score.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                       help="padded tokens per model run (default: %(default)s)")
     score.add_argument("--providers", nargs="+", default=None, help="e.g. cuda cpu (default: best available)")
     score.add_argument("--threads", type=int, default=None, help="intra-op threads")
     score.add_argument("--allow-fallback", action="store_true", help="run elsewhere if a named provider is missing")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     serve = sub.add_parser("serve", help="HTTP reward server (TEI /predict, OpenRLHF /get_reward, /v1/rewards)")
     serve.add_argument("--bundle", required=True, help="bundle directory")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
     serve.add_argument("--threads", type=int, default=None, help="intra-op threads")
     serve.add_argument("--providers", nargs="+", default=None, help="e.g. cuda cpu (default: best available)")
-    serve.add_argument("--max-batch-pairs", type=int, default=64, help="pairs per coalesced engine call")
-    serve.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for company")
-    serve.add_argument("--max-queue-pairs", type=int, default=4096, help="queued pairs before 429")
-    serve.add_argument("--max-request-pairs", type=int, default=256, help="pairs per request before 413")
+    _add_server_flags(serve)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        run_server(args.bundle, args.host, args.port, server_config(args), threads=args.threads,
+                   providers=args.providers)
+    except ImportError as exc:
+        print(f"error: the server needs starlette and uvicorn (pip install 'routerm[serve]'): {exc}", file=sys.stderr)
+        return 1
+    except (BundleError, ProviderError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.command == "serve":
-        from .server import ServerConfig, serve as run_server
-        try:
-            config = ServerConfig(max_batch_pairs=args.max_batch_pairs, max_wait_ms=args.max_wait_ms,
-                                  max_queue_pairs=args.max_queue_pairs, max_request_pairs=args.max_request_pairs)
-            run_server(args.bundle, args.host, args.port, config, threads=args.threads, providers=args.providers)
-        except ImportError as exc:
-            print(f"error: the server needs starlette and uvicorn (pip install 'routerm[serve]'): {exc}", file=sys.stderr)
-            return 1
-        except (BundleError, ProviderError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return _serve(args)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be positive, got {args.batch_size}")
     if args.input != "-" and not Path(args.input).is_file():

@@ -7,12 +7,13 @@
 Each replica builds ``runtime.server.bundle_app`` (its own ``RewardEngine``) (``serve.ingress``
 with an app builder, evaluated on the replica), so a Ray Serve replica answers a request with the
 bytes the plain server would: one implementation of the HTTP API, its dynamic batcher and its
-limits. Batching stays the server's (``runtime.server.Batcher``: token and row budgets, a bounded
-queue, 429 on overflow) rather than ``@serve.batch``, which would be a second batcher with other
-limits. Scale out with ``num_replicas`` or ``autoscaling_config`` (each replica loads the bundle
-once; give each ``threads`` = its CPUs). On a cluster: ``ray start --head`` on one node, ``ray start
---address=HEAD:6379`` on the others, then from any node ``ray.init(address="auto")``,
-``serve.start(http_options={"host": "0.0.0.0"})`` and ``serve.run(reward_app(...))``.
+limits. Batching stays the server's (``runtime.queue.Batcher``: pairs per engine call, a bounded
+queue, 429 on overflow; the engine cuts each call by padded tokens) rather than ``@serve.batch``,
+which would be a second batcher with other limits. Scale out with ``num_replicas`` or
+``autoscaling_config`` (each replica loads the bundle once; give each ``threads`` = its CPUs). On a
+cluster: ``ray start --head`` on one node, ``ray start --address=HEAD:6379`` on the others, then
+from any node ``ray.init(address="auto")``, ``serve.start(http_options={"host": "0.0.0.0"})`` and
+``serve.run(reward_app(...))``.
 Needs the ``ray-serve`` extra (``pip install "routerm[ray-serve]"``).
 """
 from __future__ import annotations

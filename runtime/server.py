@@ -12,42 +12,46 @@ Routes (JSON in and out; errors are ``{"error": str, "error_type": str}``):
   [int]}}``; each query must start with its prompt (the response is the rest).
 * ``POST /v1/rewards``: ``{"pairs": [{"prompt", "response", "domain"?}]}`` -> ``{"rewards",
   "domains", "router_probs"}`` (router_probs: a row per pair when the router ran, else null).
-* ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text format).
+* ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text format, runtime.metrics).
 
-Dynamic batching (:class:`Batcher`): requests wait in one bounded queue; a single worker thread
-takes everything queued (up to ``max_batch_pairs``, waiting at most ``max_wait_ms`` for more once
-the first request is in) and scores it with one :meth:`RewardEngine.score` call per group
-(routed rows together, rows with a given domain together), so many one-pair requests become one
-routed run. The ONNX session never runs on the event-loop thread. Status codes: 400 (not JSON),
-413 (body over ``max_body_bytes`` or more than ``max_request_pairs`` pairs), 422 (bad fields, an
-unknown domain: the message names the known ones), 429 (queue full), 503 (shutting down), 504
-(request timed out in the queue). On shutdown the server stops taking requests and finishes the
-queued ones.
+Three layers, as in Text Embeddings Inference's router: the HTTP handlers here validate a request
+and translate the answer; the queue (runtime.queue) batches requests and bounds its depth; the
+engine (runtime.engine) scores. Status codes: 400 (not JSON), 413 (body over ``max_body_bytes``
+or more than ``max_request_pairs`` pairs), 422 (bad fields, an unknown domain: the message names
+the known ones), 429 (queue full), 503 (shutting down), 504 (request timed out in the queue). On
+shutdown the server stops taking requests and finishes the queued ones.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import math
-import threading
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from .engine import RewardEngine
+from .metrics import Metrics
+from .queue import Batcher, EngineFailed, QueueClosed, QueueError, QueueFull, QueueTimeout, Scores
 
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+DEFAULT_HOST = "127.0.0.1"   # loopback: listening beyond the machine is the user's choice (--host 0.0.0.0)
+DEFAULT_PORT = 8080
+
+
+def _limit(default, text: str):
+    """A ServerConfig field whose help text the CLI shows (runtime.__main__ makes a flag of each)."""
+    return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    max_batch_pairs: int = 64        # pairs per engine call the batcher assembles
-    max_wait_ms: float = 5.0         # how long the first queued request waits for company
-    max_queue_pairs: int = 4096      # pairs waiting at most; beyond: 429
-    max_request_pairs: int = 256     # pairs in one request; beyond: 413
-    max_body_bytes: int = 8 << 20    # request body; beyond: 413
-    request_timeout_s: float = 60.0  # queue + scoring; beyond: 504
+    """The server's limits, each default here only: ``python -m runtime serve`` has a flag per field."""
+
+    max_batch_pairs: int = _limit(64, "pairs per engine call the queue assembles")
+    max_wait_ms: float = _limit(5.0, "milliseconds the first queued request waits for company")
+    max_queue_pairs: int = _limit(4096, "pairs waiting at most; beyond: 429")
+    max_request_pairs: int = _limit(256, "pairs in one request; beyond: 413")
+    max_body_bytes: int = _limit(8 << 20, "bytes in a request body; beyond: 413")
+    request_timeout_s: float = _limit(60.0, "seconds in the queue and scoring; beyond: 504")
 
     def __post_init__(self):
         for name in ("max_batch_pairs", "max_queue_pairs", "max_request_pairs", "max_body_bytes"):
@@ -58,183 +62,25 @@ class ServerConfig:
 
 
 class HttpError(Exception):
+    """A request answered with ``status`` and ``{"error": message, "error_type": error_type}`` (TEI's kinds)."""
+
     def __init__(self, status: int, error_type: str, message: str):
         super().__init__(message)
         self.status, self.error_type = status, error_type
 
 
-# --- metrics ---------------------------------------------------------------------------------------
-
-class Histogram:
-    def __init__(self, buckets):
-        self.buckets, self.counts, self.total, self.n = tuple(buckets), [0] * len(buckets), 0.0, 0
-
-    def observe(self, value: float) -> None:
-        for i, edge in enumerate(self.buckets):
-            if value <= edge:
-                self.counts[i] += 1
-        self.total += value
-        self.n += 1
-
-    def lines(self, name: str, labels: str = "") -> list[str]:
-        sep = "," if labels else ""
-        out = [f'{name}_bucket{{{labels}{sep}le="{edge}"}} {count}' for edge, count in zip(self.buckets, self.counts)]
-        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.n}')
-        brace = f"{{{labels}}}" if labels else ""
-        return out + [f"{name}_sum{brace} {self.total}", f"{name}_count{brace} {self.n}"]
+_QUEUE_STATUS = {QueueFull: (429, "Overloaded"), QueueClosed: (503, "Unhealthy"), QueueTimeout: (504, "Timeout")}
 
 
-@dataclass
-class Metrics:
-    requests: Counter = field(default_factory=Counter)          # (route, status) -> count
-    latency: dict = field(default_factory=dict)                 # route -> Histogram
-    batch_pairs: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
-    pairs_scored: int = 0
-    engine_failures: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def request(self, route: str, status: int, seconds: float) -> None:
-        with self.lock:
-            self.requests[(route, status)] += 1
-            self.latency.setdefault(route, Histogram(LATENCY_BUCKETS_S)).observe(seconds)
-
-    def text(self, queue_pairs: int) -> str:
-        with self.lock:
-            out = ["# TYPE routerm_requests_total counter"]
-            out += [f'routerm_requests_total{{route="{r}",status="{s}"}} {n}' for (r, s), n in sorted(self.requests.items())]
-            out.append("# TYPE routerm_request_duration_seconds histogram")
-            for route, hist in sorted(self.latency.items()):
-                out += hist.lines("routerm_request_duration_seconds", f'route="{route}"')
-            out.append("# TYPE routerm_batch_pairs histogram")
-            out += self.batch_pairs.lines("routerm_batch_pairs")
-            out += ["# TYPE routerm_pairs_scored_total counter", f"routerm_pairs_scored_total {self.pairs_scored}",
-                    "# TYPE routerm_engine_failures_total counter", f"routerm_engine_failures_total {self.engine_failures}",
-                    "# TYPE routerm_queue_pairs gauge", f"routerm_queue_pairs {queue_pairs}"]
-        return "\n".join(out) + "\n"
-
-
-# --- dynamic batching ------------------------------------------------------------------------------
-
-@dataclass
-class _Job:
-    prompts: list[str]
-    responses: list[str]
-    domains: list[str] | None
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
-
-
-class Batcher:
-    """Coalesces concurrent requests into engine calls on one worker thread (see module docstring)."""
-
-    def __init__(self, engine: RewardEngine, config: ServerConfig, metrics: Metrics):
-        self.engine, self.config, self.metrics = engine, config, metrics
-        self._jobs: list[_Job] = []
-        self._pairs = 0
-        self._cond = threading.Condition()
-        self._closing = False
-        self._thread = threading.Thread(target=self._work, name="routerm-batcher", daemon=True)
-        self._thread.start()
-
-    @property
-    def queued_pairs(self) -> int:
-        return self._pairs
-
-    @property
-    def closing(self) -> bool:
-        """True once :meth:`close` began: no new requests are taken."""
-        return self._closing
-
-    async def score(self, prompts: list[str], responses: list[str], domains: list[str] | None):
-        """``(rewards [n], domains [n], router_probs [n, d] or None)`` for one request's pairs."""
-        loop = asyncio.get_running_loop()
-        job = _Job(prompts, responses, domains, loop, loop.create_future())
-        with self._cond:
-            if self._closing:
-                raise HttpError(503, "Unhealthy", "the server is shutting down")
-            if self._pairs + len(prompts) > self.config.max_queue_pairs:
-                raise HttpError(429, "Overloaded", f"queue full ({self._pairs} pairs waiting, limit "
-                                                   f"{self.config.max_queue_pairs}); retry later")
-            self._jobs.append(job)
-            self._pairs += len(prompts)
-            self._cond.notify()
-        try:
-            return await asyncio.wait_for(asyncio.shield(job.future), self.config.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise HttpError(504, "Timeout", f"not scored within {self.config.request_timeout_s}s") from None
-
-    def close(self, timeout: float = 60.0) -> None:
-        """Take no new requests; finish the queued ones; stop the worker."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def _take(self) -> list[_Job] | None:
-        with self._cond:
-            while not self._jobs and not self._closing:
-                self._cond.wait()
-            if not self._jobs:
-                return None
-            deadline = time.monotonic() + self.config.max_wait_ms / 1000
-            while self._pairs < self.config.max_batch_pairs and not self._closing:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            taken, pairs = [], 0
-            while self._jobs and (not taken or pairs + len(self._jobs[0].prompts) <= self.config.max_batch_pairs):
-                job = self._jobs.pop(0)
-                taken.append(job)
-                pairs += len(job.prompts)
-            self._pairs -= pairs
-            return taken
-
-    def _work(self) -> None:
-        while True:
-            jobs = self._take()
-            if jobs is None:
-                return
-            self._run(jobs)
-
-    def _run(self, jobs: list[_Job]) -> None:
-        groups = {"routed": [j for j in jobs if j.domains is None], "given": [j for j in jobs if j.domains is not None]}
-        for kind, group in groups.items():
-            if not group:
-                continue
-            prompts = [p for j in group for p in j.prompts]
-            responses = [r for j in group for r in j.responses]
-            domains = None if kind == "routed" else [d for j in group for d in j.domains]
-            try:
-                result = self.engine.score(prompts, responses, domains)
-            except Exception as exc:  # noqa: BLE001 - answered to each request, never lost
-                with self.metrics.lock:
-                    self.metrics.engine_failures += 1
-                for job in group:
-                    error = HttpError(422 if isinstance(exc, (ValueError, TypeError)) else 500,
-                                      "Validation" if isinstance(exc, (ValueError, TypeError)) else "Backend", str(exc))
-                    job.loop.call_soon_threadsafe(_settle, job.future, None, error)
-                continue
-            with self.metrics.lock:
-                self.metrics.batch_pairs.observe(len(prompts))
-                self.metrics.pairs_scored += len(prompts)
-            start = 0
-            for job in group:
-                end = start + len(job.prompts)
-                probs = None if result.router_probs is None else result.router_probs[start:end]
-                value = (result.rewards[start:end].astype(float).tolist(), list(result.domains[start:end]),
-                         None if probs is None else probs.astype(float).tolist())
-                job.loop.call_soon_threadsafe(_settle, job.future, value, None)
-                start = end
-
-
-def _settle(future: asyncio.Future, value, error) -> None:
-    if future.done():  # timed out or the client went away: nothing to answer
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+def _from_queue(exc: QueueError) -> HttpError:
+    """The status of a request the queue did not score: a bad request (the engine's ValueError or
+    TypeError) is the client's 422, any other engine failure the server's 500."""
+    if isinstance(exc, EngineFailed):
+        if isinstance(exc.cause, (ValueError, TypeError)):
+            return HttpError(422, "Validation", str(exc))
+        return HttpError(500, "Backend", str(exc))
+    status, error_type = _QUEUE_STATUS[type(exc)]
+    return HttpError(status, error_type, str(exc))
 
 
 # --- request parsing -------------------------------------------------------------------------------
@@ -315,107 +161,125 @@ def parse_rewards(body, engine: RewardEngine) -> tuple[list[str], list[str], lis
     return prompts, responses, (domains if domains and all(given) else None)
 
 
-# --- the ASGI app ----------------------------------------------------------------------------------
+# --- handlers --------------------------------------------------------------------------------------
 
-def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), provider: str | None = None):
-    """A Starlette app serving ``engine``; the batcher starts with the app and drains on shutdown."""
-    from contextlib import asynccontextmanager
+class _Handlers:
+    """The routes: each reads and checks its request, queues the pairs, and returns a JSON value."""
 
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse
-    from starlette.routing import Route
+    def __init__(self, engine: RewardEngine, config: ServerConfig, metrics: Metrics, provider: str | None):
+        self.engine, self.config, self.metrics, self.provider = engine, config, metrics, provider
+        self.batcher: Batcher | None = None   # made when the app starts (its lifespan), closed when it stops
 
-    metrics = Metrics()
-    state = {}
-
-    @asynccontextmanager
-    async def lifespan(app):
-        state["batcher"] = Batcher(engine, config, metrics)
-        try:
-            yield
-        finally:
-            await asyncio.get_running_loop().run_in_executor(None, state["batcher"].close)
-
-    async def read_json(request: Request):
+    async def read_json(self, request):
+        limit = self.config.max_body_bytes
         size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > config.max_body_bytes:
-            raise HttpError(413, "Payload", f"body of {size} bytes is over the limit of {config.max_body_bytes}")
+        if size is not None and size.isdigit() and int(size) > limit:
+            raise HttpError(413, "Payload", f"body of {size} bytes is over the limit of {limit}")
         body = bytearray()  # appended in place: chunks of a large body do not copy what came before
         async for chunk in request.stream():
             body += chunk
-            if len(body) > config.max_body_bytes:
-                raise HttpError(413, "Payload", f"body is over the limit of {config.max_body_bytes} bytes")
+            if len(body) > limit:
+                raise HttpError(413, "Payload", f"body is over the limit of {limit} bytes")
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise HttpError(400, "Validation", f"body is not valid JSON ({exc})") from None
 
-    async def score(prompts, responses, domains):
-        if len(prompts) > config.max_request_pairs:
-            raise HttpError(413, "Payload", f"{len(prompts)} pairs in one request; the limit is {config.max_request_pairs}")
+    async def score(self, prompts: list[str], responses: list[str], domains: list[str] | None) -> Scores:
+        if len(prompts) > self.config.max_request_pairs:
+            raise HttpError(413, "Payload", f"{len(prompts)} pairs in one request; the limit is "
+                                            f"{self.config.max_request_pairs}")
         if not prompts:
             return [], [], None
-        return await state["batcher"].score(prompts, responses, domains)
+        try:
+            return await self.batcher.score(prompts, responses, domains)
+        except QueueError as exc:
+            raise _from_queue(exc) from None
 
-    def route(name: str, handler):
-        async def endpoint(request: Request):
-            start = time.perf_counter()
-            try:
-                response = await handler(request)
-            except HttpError as exc:
-                response = JSONResponse({"error": str(exc), "error_type": exc.error_type}, status_code=exc.status)
-            metrics.request(name, response.status_code, time.perf_counter() - start)
-            return response
-        return endpoint
-
-    async def predict(request):
-        prompts, responses, domains, batched, raw = parse_predict(await read_json(request), engine)
-        rewards, names, _ = await score(prompts, responses, domains)
+    async def predict(self, request):
+        prompts, responses, domains, batched, raw = parse_predict(await self.read_json(request), self.engine)
+        rewards, names, _ = await self.score(prompts, responses, domains)
         rows = [[{"score": r if raw else _sigmoid(r), "label": d if d is not None else "reward"}]
                 for r, d in zip(rewards, names)]
-        return JSONResponse(rows if batched else rows[0])
+        return rows if batched else rows[0]
 
-    async def get_reward(request):
-        prompts, responses = parse_get_reward(await read_json(request))
-        rewards, names, _ = await score(prompts, responses, None)
-        index = [engine.domains.index(d) if d is not None else -1 for d in names]
-        return JSONResponse({"rewards": rewards, "scores": rewards, "extra_logs": {"domain_index": index}})
+    async def get_reward(self, request):
+        prompts, responses = parse_get_reward(await self.read_json(request))
+        rewards, names, _ = await self.score(prompts, responses, None)
+        index = [self.engine.domains.index(d) if d is not None else -1 for d in names]
+        return {"rewards": rewards, "scores": rewards, "extra_logs": {"domain_index": index}}
 
-    async def rewards(request):
-        prompts, responses, domains = parse_rewards(await read_json(request), engine)
-        values, names, probs = await score(prompts, responses, domains)
-        return JSONResponse({"rewards": values, "domains": names, "router_probs": probs})
+    async def rewards(self, request):
+        prompts, responses, domains = parse_rewards(await self.read_json(request), self.engine)
+        values, names, probs = await self.score(prompts, responses, domains)
+        return {"rewards": values, "domains": names, "router_probs": probs}
 
-    async def health(request):
-        batcher = state.get("batcher")
-        if batcher is None or batcher.closing:
+    async def health(self, request):
+        if self.batcher is None or self.batcher.closing:
             raise HttpError(503, "Unhealthy", "not serving")
-        return JSONResponse({"status": "ok"})
+        return {"status": "ok"}
 
-    async def info(request):
+    async def info(self, request):
         from importlib.metadata import PackageNotFoundError, version
         try:
             release = version("routerm")
         except PackageNotFoundError:
             release = None
-        m = engine.manifest
-        return JSONResponse({"method": m.method, "domains": list(m.domains), "max_length": m.max_length,
-                             "router_max_length": m.router_max_length, "precision": m.precision,
-                             "lora": m.lora, "truncation": engine.truncation, "provider": provider,
-                             "backend": engine.backend.name, "limits": asdict(config), "version": release})
+        m, engine = self.engine.manifest, self.engine
+        return {"method": m.method, "domains": list(m.domains), "max_length": m.max_length,
+                "router_max_length": m.router_max_length, "precision": m.precision, "lora": m.lora,
+                "truncation": engine.truncation, "provider": self.provider, "backend": engine.backend.name,
+                "limits": asdict(self.config), "version": release}
+
+    def metrics_text(self) -> str:
+        return self.metrics.text(self.batcher.queued_pairs if self.batcher else 0)
+
+
+def _json_endpoint(route: str, handler, metrics: Metrics):
+    """A Starlette endpoint: the handler's value as JSON, an HttpError as its status; both counted."""
+    from starlette.responses import JSONResponse
+
+    async def endpoint(request):
+        start = time.perf_counter()
+        try:
+            response = JSONResponse(await handler(request))
+        except HttpError as exc:
+            response = JSONResponse({"error": str(exc), "error_type": exc.error_type}, status_code=exc.status)
+        metrics.request(route, response.status_code, time.perf_counter() - start)
+        return response
+    return endpoint
+
+
+# --- the ASGI app ----------------------------------------------------------------------------------
+
+def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), provider: str | None = None):
+    """A Starlette app serving ``engine``; the queue starts with the app and drains on shutdown."""
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    metrics = Metrics()
+    handlers = _Handlers(engine, config, metrics, provider)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        handlers.batcher = Batcher(engine, config, metrics)
+        try:
+            yield
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, handlers.batcher.close)
 
     async def metrics_text(request):
-        batcher = state.get("batcher")
-        return PlainTextResponse(metrics.text(batcher.queued_pairs if batcher else 0),
-                                 media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(handlers.metrics_text(), media_type="text/plain; version=0.0.4")
 
-    routes = [Route("/predict", route("/predict", predict), methods=["POST"]),
-              Route("/get_reward", route("/get_reward", get_reward), methods=["POST"]),
-              Route("/v1/rewards", route("/v1/rewards", rewards), methods=["POST"]),
-              Route("/health", route("/health", health), methods=["GET"]),
-              Route("/info", route("/info", info), methods=["GET"]),
-              Route("/metrics", metrics_text, methods=["GET"])]
+    json_routes = (("/predict", "POST", handlers.predict), ("/get_reward", "POST", handlers.get_reward),
+                   ("/v1/rewards", "POST", handlers.rewards), ("/health", "GET", handlers.health),
+                   ("/info", "GET", handlers.info))
+    routes = [Route(path, _json_endpoint(path, handler, metrics), methods=[method])
+              for path, method, handler in json_routes]
+    routes.append(Route("/metrics", metrics_text, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.metrics = metrics
     return app
@@ -428,7 +292,7 @@ def bundle_app(bundle: str, config: ServerConfig = ServerConfig(), threads: int 
     return create_app(engine, config, provider=providers_used[0] if providers_used else None)
 
 
-def serve(bundle: str, host: str = "127.0.0.1", port: int = 8080, config: ServerConfig = ServerConfig(),
+def serve(bundle: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, config: ServerConfig = ServerConfig(),
           threads: int | None = None, providers=None) -> None:
     """Load ``bundle`` and serve it with uvicorn until SIGINT/SIGTERM (in-flight requests finish)."""
     import uvicorn
@@ -437,4 +301,4 @@ def serve(bundle: str, host: str = "127.0.0.1", port: int = 8080, config: Server
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
-__all__ = ["ServerConfig", "Batcher", "bundle_app", "create_app", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "HttpError", "ServerConfig", "bundle_app", "create_app", "serve"]

@@ -75,8 +75,7 @@ def line_coverage(target: str, seconds: int, env: dict) -> dict:
 
 
 def tokenizer_dir() -> str:
-    sys.path.insert(0, str(ROOT))
-    from models.base import default_base_model
+    from models.base import default_base_model   # the project is installed (editable): no path edits
     return default_base_model()
 
 

@@ -1,4 +1,4 @@
-"""Measure what serving costs on the core install (issue 11): disk, import time, memory, first call.
+"""Measure what serving costs on the core install (no torch): disk, import time, memory, first call.
 
     python scripts/runtime_footprint.py --bundles bundles [--core-venv /tmp/routerm-core]
 
@@ -12,7 +12,7 @@
 3. Tokenization time per batch of 32 test pairs (256 tokens, head+tail policy): the old path
    (transformers' fast tokenizer) against the runtime's (runtime.tokenizer on ``tokenizers``).
 
-Writes ``results/runtime_footprint.json``; the README table comes from it (scripts/render_readme.py).
+Writes ``results/runtime_footprint.json``; the README table comes from it (lab/render_docs.py).
 Measures, asserts nothing; run it alone on the machine (the load average is recorded).
 """
 from __future__ import annotations
@@ -55,7 +55,6 @@ print(json.dumps({"import_seconds": t1 - t0, "heavy_modules_after_import": heavy
 TOKENIZE = r"""
 import json, sys, time
 from pathlib import Path
-sys.path.insert(0, ".")
 from models.base import default_base_model, load_tokenizer
 from core.text import encode_pairs, single_segment
 from runtime.tokenizer import BundleTokenizer

@@ -1,4 +1,4 @@
-// Token ids -> model input, as models/text.py does it (the bundle's truncation policy, then the
+// Token ids -> model input, as core/text.py does it (the bundle's truncation policy, then the
 // tokenizer's special-token template).
 #pragma once
 

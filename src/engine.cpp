@@ -10,7 +10,7 @@ namespace routerm {
 
 namespace {
 
-// core.inputs.plan_batches: rows sorted by length (stable), cut greedily so that
+// core.scoring.plan_batches: rows sorted by length (stable), cut greedily so that
 // rows x longest row <= max_tokens and rows <= max_rows; a lone over-long row gets its own batch.
 std::vector<std::vector<size_t>> plan_batches(const std::vector<size_t> &lengths, size_t max_rows, size_t max_tokens) {
     std::vector<size_t> order(lengths.size());

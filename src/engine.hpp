@@ -10,6 +10,7 @@
 #include "encode.hpp"
 #include "manifest.hpp"
 #include "ort.hpp"
+#include "routerm.h"
 #include "tokenizer.hpp"
 
 namespace routerm {
@@ -17,7 +18,8 @@ namespace routerm {
 struct EngineConfig {
     SessionConfig session;
     bool verify_checksums = true;
-    size_t max_rows = 256, max_tokens = 8192;   // core.inputs.BatchLimits
+    // routerm.h's defaults, which equal core.scoring.BatchLimits's (tests/test_runtime.py checks)
+    size_t max_rows = ROUTERM_DEFAULT_MAX_BATCH_ROWS, max_tokens = ROUTERM_DEFAULT_MAX_BATCH_TOKENS;
 };
 
 class Engine {
@@ -36,7 +38,7 @@ public:
 
 private:
     // `output` of graph `role` for `rows` of `encoded`, in the order of `rows`, batched like
-    // core.inputs.plan_batches; `adapter` gives the adapter_ids input per row when set.
+    // core.scoring.plan_batches; `adapter` gives the adapter_ids input per row when set.
     std::vector<Output> run_batched(const std::string &role, const std::vector<Encoded> &encoded,
                                     const std::vector<size_t> &rows, const std::string &output,
                                     const std::vector<int64_t> *adapter) const;

@@ -1,6 +1,7 @@
 #include "manifest.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "error.hpp"
@@ -11,7 +12,12 @@ namespace routerm {
 
 namespace {
 
-constexpr int64_t kSchemaVersion = 1;
+// core.manifest's MANIFEST, METHODS and KINDS (graph kind -> the outputs it must have); the
+// schema version is routerm.h's ROUTERM_SCHEMA_VERSION. tests/test_runtime.py checks all four.
+constexpr const char *kManifestName = "manifest.json";
+constexpr const char *kMethods[] = {"baseline", "more", "rodos", "arliss"};
+const std::map<std::string, std::vector<std::string>> kKindOutputs = {
+    {"reward", {"logits"}}, {"router", {"logits"}}, {"switchable", {"rewards", "router_logits"}}};
 
 struct Reader {
     std::string where;   // ".../manifest.json"
@@ -62,6 +68,12 @@ std::set<std::string> expected_roles(const std::string &method, const std::strin
     return roles;
 }
 
+std::string method_names() {
+    std::string s;
+    for (const char *m : kMethods) s += std::string(s.empty() ? "" : ", ") + m;
+    return s;
+}
+
 std::string policy_names() {
     std::string s;
     for (const TruncationName &t : kTruncationPolicies) s += std::string(s.empty() ? "" : ", ") + t.name;
@@ -81,7 +93,7 @@ bool Graph::takes(const std::string &input) const {
 }
 
 Manifest load_manifest(const std::string &dir, bool verify) {
-    Reader r{join_path(dir, "manifest.json")};
+    Reader r{join_path(dir, kManifestName)};
     if (!is_file(r.where)) r.fail("no manifest (is '" + dir + "' a RouteRM bundle?)");
     json::Value raw;
     try {
@@ -95,11 +107,12 @@ Manifest load_manifest(const std::string &dir, bool verify) {
     Manifest m;
     m.dir = dir;
     int64_t version = r.need_int(raw, "schema_version");
-    if (version != kSchemaVersion)
-        r.fail("unknown schema_version " + std::to_string(version) + " (this library reads 1)");
+    if (version != ROUTERM_SCHEMA_VERSION)
+        r.fail("unknown schema_version " + std::to_string(version) + " (this library reads " +
+               std::to_string(ROUTERM_SCHEMA_VERSION) + ")");
     m.method = r.need(raw, "method", json::Type::String, "str").string;
-    if (m.method != "baseline" && m.method != "more" && m.method != "rodos" && m.method != "arliss")
-        r.fail("field 'method' is '" + m.method + "', expected one of baseline, more, rodos, arliss");
+    if (std::none_of(std::begin(kMethods), std::end(kMethods), [&](const char *x) { return m.method == x; }))
+        r.fail("field 'method' is '" + m.method + "', expected one of " + method_names());
     m.domains = r.strings(r.need(raw, "domains", json::Type::Array, "list"), "domains");
     if (m.domains.empty() || std::set<std::string>(m.domains.begin(), m.domains.end()).size() != m.domains.size())
         r.fail("field 'domains' must be a non-empty list of unique names");
@@ -117,8 +130,6 @@ Manifest load_manifest(const std::string &dir, bool verify) {
         return std::any_of(m.files.begin(), m.files.end(), [&](const auto &f) { return f.first == rel; });
     };
 
-    static const std::map<std::string, std::vector<std::string>> kKindOutputs = {
-        {"reward", {"logits"}}, {"router", {"logits"}}, {"switchable", {"rewards", "router_logits"}}};
     const json::Value &graphs = r.need(raw, "graphs", json::Type::Object, "dict");
     for (const std::string &role : graphs.keys) {
         const json::Value &g = graphs.object.at(role);
@@ -157,7 +168,7 @@ Manifest load_manifest(const std::string &dir, bool verify) {
     m.max_length = long(r.need_int(raw, "max_length"));
     m.router_max_length = raw.find("router_max_length") ? long(r.need_int(raw, "router_max_length")) : m.max_length;
     // runtime.engine._check_truncation: a bundle without the field (or without its policy)
-    // predates it and was made with keep_response_cut_prompt_start.
+    // predates it and was made with keep_response_cut_prompt_start (Manifest::truncation's default).
     if (const json::Value *t = raw.find("truncation")) {
         if (!t->is(json::Type::Object)) r.fail("field 'truncation' has the wrong type (expected dict)");
         if (const json::Value *policy = t->find("policy");

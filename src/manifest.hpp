@@ -1,4 +1,4 @@
-// The bundle contract (runtime/manifest.py, schema v1), read and validated the same way: the
+// The bundle contract (core/manifest.py, schema ROUTERM_SCHEMA_VERSION), read and validated the same way: the
 // field names, the graph set each method needs, paths kept inside the bundle, and, on request,
 // the sha256 of every listed file.
 #pragma once
@@ -24,7 +24,9 @@ struct Manifest {
     std::string method;                        // baseline | more | rodos | arliss
     std::vector<std::string> domains;          // order = domain index
     long max_length = 0, router_max_length = 0;
-    Truncation truncation = Truncation::KeepHead;   // truncation.policy; absent = the policy before the field
+    // truncation.policy; absent = the policy of bundles made before the field
+    // (keep_response_cut_prompt_start, as runtime.engine._check_truncation reads it)
+    Truncation truncation = Truncation::KeepHead;
     std::string lora;                          // "switchable", "merged" or "" (null)
     std::string precision;
     std::map<std::string, int64_t> adapter_ids;   // switchable only: domain / "router" -> adapter

@@ -1,4 +1,4 @@
-"""Untrusted input cannot crash the host (issue 15).
+"""Untrusted input (request texts, bundle files, JSON lines) cannot crash the host.
 
 * C library: the fuzz targets of ``tests/fuzz/`` (JSON reader, UTF-8 + WordPiece tokenizer,
   manifest loader, routerm-score's JSONL line parser) built with AddressSanitizer + UndefinedBehaviorSanitizer and run for a bounded

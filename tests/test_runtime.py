@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -21,17 +22,21 @@ import numpy as np
 import pytest
 import torch
 
-from models.checkpoint import load_checkpoint
-from core.text import clean_text, encode_pairs
+from core.manifest import KINDS, MANIFEST, METHODS, SCHEMA_VERSION
+from core.scoring import BatchLimits
+from core.text import HEAD_TAIL, KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, encode_pairs
 from models.base import collate
+from models.checkpoint import load_checkpoint
 from runtime import BundleError, ProviderError, RewardEngine
-from runtime.__main__ import main as cli_main
+from runtime.__main__ import DEFAULT_BATCH_SIZE, main as cli_main
 from runtime.providers import select_ort_providers, select_torch_device
 from training.evaluate import evaluate, route
 
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIME = ROOT / "runtime"
 BUNDLES = ("baseline", "more", "rodos", "arliss", "arliss-merged")
 BACKENDS = ("onnxruntime", "torch")
-TOL = {"rtol": 0, "atol": 1e-4}  # fp32 bundles vs PyTorch (the issue's bound)
+TOL = {"rtol": 0, "atol": 1e-4}  # fp32 bundles vs PyTorch (the parity bound export checks a bundle by)
 KNOWN = "['alpha', 'beta', 'gamma']"
 
 
@@ -365,9 +370,11 @@ def test_torch_backend_refuses_a_bundle_without_weights_or_not_fp32(tiny_bundles
 
 
 def test_export_refuses_torch_weights_beside_a_reduced_precision(tiny_checkpoints, tmp_path):
+    from export.spec import ExportSpec
     from export.to_onnx import export_bundle
     with pytest.raises(ValueError, match=r"torch_weights: the Torch backend runs fp32 weights; a int8 bundle"):
-        export_bundle(tiny_checkpoints["baseline"], tmp_path / "b", precision="int8", torch_weights=True)
+        export_bundle(tiny_checkpoints["baseline"], ExportSpec("baseline", precision="int8"), tmp_path / "b",
+                      torch_weights=True)
 
 
 def test_no_pickle_loading(tiny_bundles, rows, monkeypatch):
@@ -380,12 +387,14 @@ def test_no_pickle_loading(tiny_bundles, rows, monkeypatch):
             assert engine.score([rows[0][0]], [rows[0][1]]).rewards.shape == (1,)
 
 
-def test_runtime_never_imports_training():
-    code = ("import sys, runtime, runtime.backends, runtime.__main__, runtime.demo; "
-            "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')); "
+def test_runtime_never_imports_training_export_benchmarks_or_lab():
+    """Every runtime module, imported in a fresh process, loads none of the packages upstream of it."""
+    modules = sorted("runtime." + ".".join(p.relative_to(RUNTIME).with_suffix("").parts)
+                     for p in RUNTIME.rglob("*.py") if p.name != "__init__.py")
+    code = (f"import sys, runtime, runtime.integrations, {', '.join(modules)}; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('training', 'export', 'benchmarks', 'lab')); "
             "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -423,9 +432,54 @@ def test_cli_bad_line_names_its_number(tiny_bundles, tmp_path, capsys, line, mes
     assert f"error: {src} {message}" in capsys.readouterr().err
 
 
-def test_c_library_micro_batch_defaults_equal_the_python_engines():
-    import re
-    from core.scoring import BatchLimits
-    header = (Path(__file__).resolve().parent.parent / "include" / "routerm.h").read_text()
-    value = {name: int(v) for name, v in re.findall(r"#define ROUTERM_DEFAULT_(MAX_BATCH_\w+) (\d+)", header)}
-    assert value == {"MAX_BATCH_ROWS": BatchLimits().max_rows, "MAX_BATCH_TOKENS": BatchLimits().max_tokens}
+# --- constants the C library restates from Python ---------------------------------------------------
+
+def _c_match(rel: str, pattern: str) -> re.Match:
+    text = (ROOT / rel).read_text(encoding="utf-8")
+    match = re.search(pattern, text, re.S)
+    assert match, f"{rel}: no match for {pattern!r} (renamed? update this test with it)"
+    return match
+
+
+def _c_strings(rel: str, pattern: str) -> tuple[str, ...]:
+    return tuple(re.findall(r'"([^"]*)"', _c_match(rel, pattern).group(1)))
+
+
+def _python_unnamed_policy() -> str:
+    """The policy the Python engine applies to a bundle whose manifest names none."""
+    from types import SimpleNamespace
+    from runtime.engine import _check_truncation
+    return _check_truncation(SimpleNamespace(truncation={}, path=Path(".")))
+
+
+C_POLICY = {"HeadTail": HEAD_TAIL, "KeepHead": KEEP_HEAD}   # src/encode.hpp's enum -> core.text's names
+
+
+@pytest.mark.parametrize("what, c_value, python_value", [
+    ("schema version", lambda: int(_c_match("include/routerm.h", r"#define ROUTERM_SCHEMA_VERSION (\d+)")[1]),
+     lambda: SCHEMA_VERSION),
+    ("batch rows", lambda: int(_c_match("include/routerm.h", r"#define ROUTERM_DEFAULT_MAX_BATCH_ROWS (\d+)")[1]),
+     lambda: BatchLimits().max_rows),
+    ("batch tokens", lambda: int(_c_match("include/routerm.h", r"#define ROUTERM_DEFAULT_MAX_BATCH_TOKENS (\d+)")[1]),
+     lambda: BatchLimits().max_tokens),
+    ("prompt min divisor", lambda: int(_c_match("src/encode.hpp", r"kPromptMinDivisor = (\d+);")[1]),
+     lambda: PROMPT_MIN_DIVISOR),
+    ("truncation policies, in order", lambda: _c_strings("src/encode.hpp", r"kTruncationPolicies\[\] = \{(.*?)\};"),
+     lambda: TRUNCATION_POLICIES),
+    ("each policy's enum", lambda: dict(re.findall(r'\{Truncation::(\w+), "(\w+)"\}',
+                                                   _c_match("src/encode.hpp", r"kTruncationPolicies\[\] = \{(.*?)\};")[1])),
+     lambda: C_POLICY),
+    ("policy of a manifest naming none",
+     lambda: C_POLICY[_c_match("src/manifest.hpp", r"Truncation truncation = Truncation::(\w+);")[1]],
+     _python_unnamed_policy),
+    ("manifest file name", lambda: _c_match("src/manifest.cpp", r'kManifestName = "([^"]+)";')[1], lambda: MANIFEST),
+    ("methods", lambda: _c_strings("src/manifest.cpp", r"kMethods\[\] = \{(.*?)\};"), lambda: METHODS),
+    ("graph kinds and their outputs",
+     lambda: {kind: tuple(re.findall(r'"(\w+)"', outs)) for kind, outs in re.findall(
+         r'\{"(\w+)", \{([^}]*)\}\}', _c_match("src/manifest.cpp", r"kKindOutputs = \{(.*?)\};")[1])},
+     lambda: KINDS),
+    ("CLI lines per engine call", lambda: int(_c_match("src/cli/routerm_score.cpp", r"kDefaultBatch = (\d+);")[1]),
+     lambda: DEFAULT_BATCH_SIZE),
+])
+def test_c_library_restates_python_constants_exactly(what, c_value, python_value):
+    assert c_value() == python_value(), what

@@ -201,3 +201,21 @@ def test_trl_reward_function_against_the_server(arliss):
     np.testing.assert_allclose(got_chat, want_chat, atol=1e-5)
     with pytest.raises(TypeError, match="prompt"):
         rf(prompts=[42], completions=["x"])
+
+
+def test_cli_serve_flags_are_the_config_fields_and_defaults(capsys):
+    """``python -m runtime serve`` restates no limit: a flag per ServerConfig field, its default the field's."""
+    from dataclasses import fields
+
+    from runtime.__main__ import build_parser, server_config
+    parser = build_parser()
+    assert server_config(parser.parse_args(["serve", "--bundle", "b"])) == ServerConfig()
+    args = parser.parse_args(["serve", "--bundle", "b", "--max-wait-ms", "2.5", "--max-body-bytes", "1024",
+                              "--request-timeout-s", "3"])
+    assert server_config(args) == ServerConfig(max_wait_ms=2.5, max_body_bytes=1024, request_timeout_s=3.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--help"])
+    serve_help = " ".join(capsys.readouterr().out.split())
+    for limit in fields(ServerConfig):
+        flag = "--" + limit.name.replace("_", "-")
+        assert f"{flag} {limit.name.upper()} {limit.metadata['help']} (default: {limit.default})" in serve_help

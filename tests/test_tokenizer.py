@@ -1,4 +1,5 @@
-"""The runtime's tokenizer (``tokenizers`` only) gives the training tokenizer's ids on real data (issue 11)."""
+"""The runtime's tokenizer (``tokenizers`` only, so serving needs no transformers) gives the training
+tokenizer's ids on real data."""
 import sys
 from pathlib import Path
 

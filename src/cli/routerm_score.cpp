@@ -22,13 +22,18 @@ namespace {
 
 using routerm::cli::Row;
 
+// Lines scored per routerm_score call (each chunk is written before the next is read), the
+// default of `python -m runtime score --batch-size` (runtime.__main__.DEFAULT_BATCH_SIZE).
+constexpr long kDefaultBatch = 64;
+
 int usage(const char *argv0) {
     std::fprintf(stderr,
                  "usage: %s [--threads N] [--provider cpu|cuda|tensorrt|NAME] [--batch N] [--no-verify] BUNDLE "
                  "< pairs.jsonl > rewards.jsonl\n"
                  "  input lines: {\"prompt\": str, \"response\": str, \"id\": any (optional)}\n"
-                 "  output lines: {\"id\": ..., \"reward\": float, \"domain\": str|null}\n",
-                 argv0);
+                 "  output lines: {\"id\": ..., \"reward\": float, \"domain\": str|null}\n"
+                 "  --batch N: lines per engine call (default %ld)\n",
+                 argv0, kDefaultBatch);
     return 2;
 }
 
@@ -71,7 +76,7 @@ bool flush(routerm_engine *engine, std::vector<Row> &rows) {
 int main(int argc, char **argv) {
     routerm_options options;
     routerm_options_init(&options);
-    long batch = 64;
+    long batch = kDefaultBatch;
     const char *bundle = nullptr;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];

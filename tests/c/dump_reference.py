@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-
-from dump_token_ids import EDGE_CASES  # noqa: E402
-from core.text import TRUNCATION_POLICIES, encode_pairs  # noqa: E402
-from runtime import RewardEngine  # noqa: E402
-from core.data import load_splits  # noqa: E402
+from core.data import load_splits
+from core.text import TRUNCATION_POLICIES, encode_pairs
+from dump_token_ids import EDGE_CASES   # beside this script, whose folder Python puts on the path
+from runtime import RewardEngine
 
 
 def test_pairs(n: int) -> list[tuple[str, str]]:

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from models.base import default_base_model, load_tokenizer  # noqa: E402
-from core.text import TRUNCATION_POLICIES, encode_pairs, encode_prompts  # noqa: E402
-from core.data import load_splits  # noqa: E402
+from core.data import load_splits
+from core.text import TRUNCATION_POLICIES, encode_pairs, encode_prompts
+from models.base import default_base_model, load_tokenizer
 
 EDGE_CASES = [
     "", " ", "Hello, World!", "naïve café résumé ÀÉÎÕÜ Ångström", "İstanbul ΣΑΣ straße ﬁne Ǆ",

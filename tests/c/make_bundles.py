@@ -1,25 +1,22 @@
 """Bundles of every method for the C library's tests.
 
-    python tests/c/make_bundles.py --out DIR [--checkpoints DIR]
+    PYTHONPATH=tests python tests/c/make_bundles.py --out DIR [--checkpoints DIR]
 
 Writes DIR/{baseline,more,rodos,arliss-switchable,arliss-merged} with export.to_onnx.export_bundle,
 and (tiny checkpoints only) DIR/{rodos-grown,arliss-grown}: RODOS and ARLISS trained on four domains,
-then grown by the fifth with training.add_domain (issue 14: grown bundles pass the C parity tests).
-Without --checkpoints, the checkpoints are tiny random BERTs (tests/tiny.py: 2 layers, hidden 32,
-the real MiniLM WordPiece tokenizer) trained for a moment on the real five-domain data, so the
-bundles are small and quick, and every code path of the real ones (routing over five domains,
-truncation of real texts) is exercised. With --checkpoints DIR, DIR/<method> are used instead
-(e.g. checkpoints/quick). A bundle whose manifest.json exists is kept (delete it to remake).
+then grown by the fifth with training.add_domain (a grown bundle must serve from C as it does from
+Python). Without --checkpoints, the checkpoints are tiny random BERTs (tests/tiny.py, which CTest
+puts on PYTHONPATH; 2 layers, hidden 32, the real MiniLM WordPiece tokenizer) trained for a moment
+on the real five-domain data, so the bundles are small and quick, and every code path of the real
+ones (routing over five domains, truncation of real texts) is exercised. With --checkpoints DIR,
+DIR/<method> are used instead (e.g. checkpoints/quick). A bundle whose manifest.json exists is
+kept (delete it to remake).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 BUNDLES = {   # bundle name -> (method, lora)
     "baseline": ("baseline", "switchable"),
@@ -84,6 +81,7 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--checkpoints", type=Path, default=None, help="folder of trained <method> checkpoints")
     args = ap.parse_args()
+    from export.spec import ExportSpec
     from export.to_onnx import export_bundle
 
     wanted = BUNDLES if args.checkpoints else {**BUNDLES, **GROWN}
@@ -95,8 +93,8 @@ def main() -> None:
     grown = grown_checkpoints(args.out / ".tiny") if any(n in GROWN for n in todo) else None
     for name, (method, lora) in todo.items():
         start = time.perf_counter()
-        export_bundle((grown if name in GROWN else checkpoints) / method, args.out / name, method=method, lora=lora,
-                      val_pairs=8)
+        export_bundle((grown if name in GROWN else checkpoints) / method, ExportSpec(method=method, lora=lora),
+                      args.out / name, val_pairs=8)
         print(f"exported {name} in {time.perf_counter() - start:.1f}s", flush=True)
 
 

@@ -5,7 +5,7 @@
 The tiny test bundles are exported with the checkpoint card's policy (new checkpoints:
 core.text.HEAD_TAIL); the copy lets dump_reference.py and test_parity check that both engines
 encode a bundle that says ``keep_response_cut_prompt_start`` that way, not by their default.
-manifest.json is the one bundle file without a checksum (runtime/manifest.py: ``files`` lists
+manifest.json is the one bundle file without a checksum (core/manifest.py: ``files`` lists
 every file but it), so the copy still verifies. The copy is remade on every run.
 """
 from __future__ import annotations
@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES  # noqa: E402
-from core.manifest import load_manifest  # noqa: E402
+from core.manifest import load_manifest
+from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES
 
 
 def main() -> None:
