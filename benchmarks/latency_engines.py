@@ -45,7 +45,7 @@ import torch
 import transformers  # noqa: F401
 
 from models.checkpoint import load_checkpoint
-from core.text import KEEP_HEAD, check_policy, encode_pairs, encode_prompts
+from core.text import UNNAMED_POLICY, check_policy, encode_pairs, encode_prompts
 from models.base import collate
 from runtime import RewardEngine, load_manifest
 
@@ -161,9 +161,9 @@ class OptimumOrtScorer(_Routed):
             raise ValueError("optimum-ort runs plain classifier graphs; a switchable ARLISS graph takes adapter_ids")
         from transformers import AutoConfig
         from models.base import load_tokenizer
-        # A manifest without truncation.policy predates it: its bundle was made with KEEP_HEAD.
+        # A manifest without truncation.policy predates it (core.text.UNNAMED_POLICY).
         super().__init__(load_tokenizer(bundle), manifest.max_length, manifest.router_max_length, manifest.domains,
-                         manifest.truncation.get("policy", KEEP_HEAD))
+                         manifest.truncation.get("policy", UNNAMED_POLICY))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

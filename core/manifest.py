@@ -58,6 +58,7 @@ from .hashing import sha256_file
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 METHODS = ("baseline", "more", "rodos", "arliss")
+ROUTED_METHODS = ("rodos", "arliss")       # an external router picks each prompt's domain
 PRECISIONS = ("fp32", "fp16", "int8", "int8-blockwise")   # int8: rowwise; both: export.optimize
 # Precisions older bundles may declare, refused by name with the reason RouteRM dropped them.
 RETIRED_PRECISIONS = {
@@ -97,7 +98,7 @@ class Manifest:
 
     @property
     def routed(self) -> bool:
-        return self.method in ("rodos", "arliss")
+        return self.method in ROUTED_METHODS
 
     def graph_path(self, role: str) -> Path:
         return self.path / self.graphs[role].file

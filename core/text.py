@@ -30,6 +30,7 @@ HEAD_TAIL = "prompt_tail_response_head_tail"
 KEEP_HEAD = "keep_response_cut_prompt_start"
 TRUNCATION_POLICY = HEAD_TAIL             # what new checkpoints and bundles use
 TRUNCATION_POLICIES = (HEAD_TAIL, KEEP_HEAD)
+UNNAMED_POLICY = KEEP_HEAD                # what manifests and checkpoint cards written before the field used
 PROMPT_MIN_DIVISOR = 4
 
 

@@ -37,7 +37,7 @@ def served_outcomes(engine: RewardEngine, splits: dict, cap: int | None) -> dict
         chosen = engine.score(prompts, [p.chosen for p in pairs])
         rejected = engine.score(prompts, [p.rejected for p in pairs])
         domains[domain] = {"correct": (chosen.rewards > rejected.rewards).astype(int).tolist(), "groups": prompts}
-        if engine.method in ("rodos", "arliss"):
+        if engine.manifest.routed:
             routed_right += sum(d == domain for d in chosen.domains)
             total += len(pairs)
     return {"domains": domains, "router_accuracy": routed_right / total if total else None}

@@ -26,7 +26,7 @@ from .arliss import ArlissModel
 from .base import count_params, load_tokenizer
 from .more import moe_blocks
 from core.manifest import METHODS
-from core.text import KEEP_HEAD, TRUNCATION_POLICY, check_policy
+from core.text import TRUNCATION_POLICY, UNNAMED_POLICY, check_policy
 
 CARD = "routerm.json"
 EVAL_FILE = "test_eval.json"   # make reproduce's test evaluation, written beside a checkpoint; no export reads it
@@ -59,7 +59,7 @@ class CheckpointCard:
         if raw["method"] not in METHODS:
             raise ValueError(f"{file}: field 'method' is '{raw['method']}', expected one of {METHODS}")
         core = {k: raw.pop(k) for k in ("method", "domains", "max_length", "base_model")}
-        truncation = raw.pop("truncation", KEEP_HEAD)  # cards written before the field existed
+        truncation = raw.pop("truncation", UNNAMED_POLICY)
         try:
             check_policy(truncation)
         except ValueError as exc:

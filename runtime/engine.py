@@ -28,7 +28,7 @@ import numpy as np
 
 from core import scoring
 from core.scoring import BatchLimits
-from core.text import KEEP_HEAD, PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, clean_text, encode_pairs, encode_prompts
+from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, UNNAMED_POLICY, clean_text, encode_pairs, encode_prompts
 
 from .backends import BACKENDS
 from core.inputs import check_domains, check_texts
@@ -55,7 +55,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def _check_truncation(manifest: Manifest) -> str:
     """The bundle's truncation policy (bundles without one predate the field: the old policy)."""
-    policy = manifest.truncation.get("policy", KEEP_HEAD)
+    policy = manifest.truncation.get("policy", UNNAMED_POLICY)
     divisor = manifest.truncation.get("prompt_min_divisor", PROMPT_MIN_DIVISOR)
     if policy not in TRUNCATION_POLICIES or divisor != PROMPT_MIN_DIVISOR:
         raise BundleError(f"{manifest.path / MANIFEST}: truncation {manifest.truncation} is not one this runtime "

@@ -2,17 +2,23 @@
 
 Routes (JSON in and out; errors are ``{"error": str, "error_type": str}``):
 
-* ``POST /predict`` (Text Embeddings Inference): ``{"inputs": [prompt, response] | [[p, r], ...],
-  "raw_scores": bool, "truncate": bool, "domain": str?}`` -> ``[{"score", "label"}]`` for one pair,
-  a list of such lists for a batch. ``score`` is the reward (``raw_scores``: true) or
-  sigmoid(reward); ``label`` is the routed domain (``"reward"`` for baseline/MoRE). Inputs are always
-  cut to the bundle's ``max_length`` by its truncation policy (``truncate`` is accepted, not needed).
+* ``POST /`` and ``POST /predict`` (Text Embeddings Inference, a classification model; ``/`` is the
+  route ``huggingface_hub.InferenceClient(model=URL).text_classification`` posts to): ``{"inputs":
+  SEQ | [SEQ, ...], "raw_scores": bool, "truncate": bool, "domain": str?, "parameters": {...}?}``
+  where a SEQ is ``[prompt, response]`` or one text, read as TEI reads it: a list of exactly two
+  strings is one pair, any other list a batch. One text is scored as a prompt with an empty
+  response (it is routed on, so a whole formatted conversation routes as its prompt would).
+  Answer: ``[{"score", "label"}]`` for one SEQ, a list of such lists for a batch. ``score`` is the
+  reward (``raw_scores``: true, or ``parameters.function_to_apply``: "none") or sigmoid(reward);
+  ``label`` is the routed domain (``"reward"`` for baseline/MoRE). Inputs are always cut to the
+  bundle's ``max_length`` by its truncation policy (``truncate`` is accepted, not needed).
 * ``POST /get_reward`` (OpenRLHF remote reward model): ``{"query": [prompt + response], "prompts":
   [prompt], "labels": [...]?}`` -> ``{"rewards": [f], "scores": [f], "extra_logs": {"domain_index":
   [int]}}``; each query must start with its prompt (the response is the rest).
 * ``POST /v1/rewards``: ``{"pairs": [{"prompt", "response", "domain"?}]}`` -> ``{"rewards",
   "domains", "router_probs"}`` (router_probs: a row per pair when the router ran, else null).
-* ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text format, runtime.metrics).
+* ``GET /health``, ``GET /metrics`` (Prometheus text format, runtime.metrics), ``GET /info``: TEI's
+  fields (``model_type.classifier.id2label`` names the labels ``/predict`` answers with) and RouteRM's.
 
 Three layers, as in Text Embeddings Inference's router: the HTTP handlers here validate a request
 and translate the answer; the queue (runtime.queue) batches requests and bounds its depth; the
@@ -69,6 +75,9 @@ class HttpError(Exception):
         self.status, self.error_type = status, error_type
 
 
+# a bundle's precision as TEI names a model's dtype in /info
+_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8", "int8-blockwise": "int8"}
+
 _QUEUE_STATUS = {QueueFull: (429, "Overloaded"), QueueClosed: (503, "Unhealthy"), QueueTimeout: (504, "Timeout")}
 
 
@@ -106,24 +115,46 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-def parse_predict(body, engine: RewardEngine) -> tuple[list[str], list[str], list[str] | None, bool, bool]:
-    """TEI ``/predict`` -> (prompts, responses, domains or None, batched, raw_scores)."""
-    if not isinstance(body, dict) or "inputs" not in body:
-        raise HttpError(422, "Validation", "body must be an object with field 'inputs'")
-    inputs = body["inputs"]
-    batched = isinstance(inputs, list) and bool(inputs) and all(isinstance(x, list) for x in inputs)
-    items = inputs if batched else [inputs]
-    for i, item in enumerate(items):
-        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item)):
-            raise HttpError(422, "Validation", f"inputs{f'[{i}]' if batched else ''} must be [prompt, response] "
-                                               f"(two strings)")
-    domain = body.get("domain")
-    _check_domain(domain, engine, "field 'domain'")
+def _sequence(item, where: str) -> tuple[str, str] | None:
+    """One TEI sequence as (prompt, response): ``[p, r]`` is a pair, a text a prompt with no response."""
+    if isinstance(item, str):
+        return item, ""
+    if isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item):
+        return item[0], item[1]
+    raise HttpError(422, "Validation", f"{where} must be a text or [prompt, response] (two strings)")
+
+
+def _raw_scores(body: dict) -> bool:
+    """Whether to answer rewards as they are: ``raw_scores`` (TEI) or ``parameters.function_to_apply``
+    "none" (huggingface_hub's text_classification); sigmoid(reward) otherwise."""
     raw = body.get("raw_scores", False)
     if not isinstance(raw, bool):
         raise HttpError(422, "Validation", "field 'raw_scores' must be a boolean")
-    domains = None if domain is None else [domain] * len(items)
-    return [p for p, _ in items], [r for _, r in items], domains, batched, raw
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise HttpError(422, "Validation", "field 'parameters' must be an object")
+    function = parameters.get("function_to_apply")
+    if function not in (None, "sigmoid", "none"):
+        raise HttpError(422, "Validation", f"parameters.function_to_apply is {function!r}: a reward is one score, "
+                                           f"so 'sigmoid' (the default) or 'none' (the raw reward)")
+    return raw or function == "none"
+
+
+def parse_predict(body, engine: RewardEngine) -> tuple[list[str], list[str], list[str] | None, bool, bool]:
+    """TEI ``/predict`` and ``/`` -> (prompts, responses, domains or None, batched, raw_scores)."""
+    if not isinstance(body, dict) or "inputs" not in body:
+        raise HttpError(422, "Validation", "body must be an object with field 'inputs'")
+    inputs = body["inputs"]
+    if isinstance(inputs, list) and not inputs:
+        raise HttpError(422, "Validation", "field 'inputs' is an empty list")
+    pair = isinstance(inputs, list) and len(inputs) == 2 and all(isinstance(t, str) for t in inputs)
+    batched = isinstance(inputs, list) and not pair       # TEI's reading: two strings are one pair
+    items = inputs if batched else [inputs]
+    seqs = [_sequence(item, f"inputs[{i}]" if batched else "inputs") for i, item in enumerate(items)]
+    domain = body.get("domain")
+    _check_domain(domain, engine, "field 'domain'")
+    domains = None if domain is None else [domain] * len(seqs)
+    return [p for p, _ in seqs], [r for _, r in seqs], domains, batched, _raw_scores(body)
 
 
 def parse_get_reward(body) -> tuple[list[str], list[str]]:
@@ -220,13 +251,22 @@ class _Handlers:
         return {"status": "ok"}
 
     async def info(self, request):
+        """RouteRM's fields and Text Embeddings Inference's (which its clients and tooling read)."""
         from importlib.metadata import PackageNotFoundError, version
         try:
             release = version("routerm")
         except PackageNotFoundError:
             release = None
         m, engine = self.engine.manifest, self.engine
-        return {"method": m.method, "domains": list(m.domains), "max_length": m.max_length,
+        labels = list(m.domains) if m.routed else ["reward"]   # what /predict answers in "label"
+        tei = {"model_id": str(m.path), "model_sha": None, "model_dtype": _DTYPES.get(m.precision, m.precision),
+               "model_type": {"classifier": {"id2label": {str(i): d for i, d in enumerate(labels)},
+                                             "label2id": {d: i for i, d in enumerate(labels)}}},
+               "max_concurrent_requests": self.config.max_queue_pairs, "max_input_length": m.max_length,
+               "max_batch_tokens": engine.limits.max_tokens, "max_batch_requests": self.config.max_batch_pairs,
+               "max_client_batch_size": self.config.max_request_pairs, "auto_truncate": True,
+               "tokenization_workers": 1, "sha": None, "docker_label": None}
+        return {**tei, "method": m.method, "domains": list(m.domains), "max_length": m.max_length,
                 "router_max_length": m.router_max_length, "precision": m.precision, "lora": m.lora,
                 "truncation": engine.truncation, "provider": self.provider, "backend": engine.backend.name,
                 "limits": asdict(self.config), "version": release}
@@ -274,7 +314,8 @@ def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), prov
     async def metrics_text(request):
         return PlainTextResponse(handlers.metrics_text(), media_type="text/plain; version=0.0.4")
 
-    json_routes = (("/predict", "POST", handlers.predict), ("/get_reward", "POST", handlers.get_reward),
+    json_routes = (("/", "POST", handlers.predict), ("/predict", "POST", handlers.predict),
+                   ("/get_reward", "POST", handlers.get_reward),
                    ("/v1/rewards", "POST", handlers.rewards), ("/health", "GET", handlers.health),
                    ("/info", "GET", handlers.info))
     routes = [Route(path, _json_endpoint(path, handler, metrics), methods=[method])

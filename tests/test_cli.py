@@ -75,8 +75,8 @@ def test_score_names_a_missing_bundle(tmp_path):
     src.write_text('{"prompt": "p", "response": "r"}\n')
     out = _run([str(ROUTERM), "score", "--bundle", str(tmp_path / "nowhere"), "--input", str(src),
                 "--output", "-", "--quiet"], tmp_path)
-    assert out.returncode == 2
-    assert str(tmp_path / "nowhere") in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode != 0
+    assert f"{tmp_path / 'nowhere'}/manifest.json: no manifest" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize("script, flag", [("export/to_onnx.py", "--method"), ("benchmarks/latency.py", "--engines")])
