@@ -152,6 +152,14 @@ class RewardEngine:
         diff = float(result.rewards[0]) - float(result.rewards[1])
         return 1.0 / (1.0 + math.exp(-diff)) if diff >= 0 else math.exp(diff) / (1.0 + math.exp(diff))
 
+    def count_tokens(self, prompts: list[str], responses: list[str]) -> int:
+        """Tokens the reward graphs read for these pairs, after truncation (what an API reports as usage)."""
+        prompts = check_texts(prompts, "prompts")
+        responses = check_texts(responses, "responses", len(prompts))
+        with self._tokenizer_lock:
+            encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length, self.truncation)
+        return sum(len(e.input_ids) for e in encoded)
+
     def route(self, prompts: list[str]) -> ScoreResult:
         """Domain per prompt (router only); rewards are NaN. ValueError for unrouted methods."""
         if not self.manifest.routed:

@@ -17,6 +17,8 @@ Routes (JSON in and out; errors are ``{"error": str, "error_type": str}``):
   [int]}}``; each query must start with its prompt (the response is the rest).
 * ``POST /v1/rewards``: ``{"pairs": [{"prompt", "response", "domain"?}]}`` -> ``{"rewards",
   "domains", "router_probs"}`` (router_probs: a row per pair when the router ran, else null).
+* ``POST /classify``, ``POST /v1/classify``, ``GET /v1/models`` (vLLM's classification dialect,
+  shared by SGLang and lmdeploy): see runtime.vllm_api.
 * ``GET /health``, ``GET /metrics`` (Prometheus text format, runtime.metrics), ``GET /info``: TEI's
   fields (``model_type.classifier.id2label`` names the labels ``/predict`` answers with) and RouteRM's.
 
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from .engine import RewardEngine
 from .metrics import Metrics
 from .queue import Batcher, EngineFailed, QueueClosed, QueueError, QueueFull, QueueTimeout, Scores
+from .vllm_api import ApiError, classify_response, models_list, parse_classify
 
 DEFAULT_HOST = "127.0.0.1"   # loopback: listening beyond the machine is the user's choice (--host 0.0.0.0)
 DEFAULT_PORT = 8080
@@ -245,6 +248,15 @@ class _Handlers:
         values, names, probs = await self.score(prompts, responses, domains)
         return {"rewards": values, "domains": names, "router_probs": probs}
 
+    async def classify(self, request):
+        prompts, responses, domains, activation, model = parse_classify(await self.read_json(request), self.engine)
+        rewards, names, _ = await self.score(prompts, responses, domains)
+        tokens = await asyncio.get_running_loop().run_in_executor(None, self.engine.count_tokens, prompts, responses)
+        return classify_response(model, rewards, names, activation, tokens)
+
+    async def models(self, request):
+        return models_list(self.engine)
+
     async def health(self, request):
         if self.batcher is None or self.batcher.closing:
             raise HttpError(503, "Unhealthy", "not serving")
@@ -275,16 +287,22 @@ class _Handlers:
         return self.metrics.text(self.batcher.queued_pairs if self.batcher else 0)
 
 
-def _json_endpoint(route: str, handler, metrics: Metrics):
-    """A Starlette endpoint: the handler's value as JSON, an HttpError as its status; both counted."""
+def _json_endpoint(route: str, handler, metrics: Metrics, openai: bool = False):
+    """A Starlette endpoint: the handler's value as JSON, an error as its status; both counted.
+    Errors take the shape the route's clients parse: TEI's ``{"error", "error_type"}``, or with
+    ``openai`` (vLLM's routes) OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
     from starlette.responses import JSONResponse
 
     async def endpoint(request):
         start = time.perf_counter()
         try:
             response = JSONResponse(await handler(request))
+        except ApiError as exc:
+            response = JSONResponse(exc.body(), status_code=exc.status)
         except HttpError as exc:
-            response = JSONResponse({"error": str(exc), "error_type": exc.error_type}, status_code=exc.status)
+            body = ApiError(exc.status, str(exc), exc.error_type).body() if openai else \
+                {"error": str(exc), "error_type": exc.error_type}
+            response = JSONResponse(body, status_code=exc.status)
         metrics.request(route, response.status_code, time.perf_counter() - start)
         return response
     return endpoint
@@ -318,8 +336,12 @@ def create_app(engine: RewardEngine, config: ServerConfig = ServerConfig(), prov
                    ("/get_reward", "POST", handlers.get_reward),
                    ("/v1/rewards", "POST", handlers.rewards), ("/health", "GET", handlers.health),
                    ("/info", "GET", handlers.info))
+    vllm_routes = (("/classify", "POST", handlers.classify), ("/v1/classify", "POST", handlers.classify),
+                   ("/v1/models", "GET", handlers.models))
     routes = [Route(path, _json_endpoint(path, handler, metrics), methods=[method])
               for path, method, handler in json_routes]
+    routes += [Route(path, _json_endpoint(path, handler, metrics, openai=True), methods=[method])
+               for path, method, handler in vllm_routes]
     routes.append(Route("/metrics", metrics_text, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.metrics = metrics

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -205,3 +207,68 @@ def test_inference_client_shows_the_overload_message(tiny_bundles, monkeypatch):
     finally:
         slow.release.set()
         server.close()
+
+
+# --- vLLM's classification dialect: the request bodies as vLLM's documentation shows them ----------
+VLLM_INPUT = ["Loved the new café—coffee was great.", "This update broke everything. Frustrating."]
+
+
+def test_vllm_classify_completion_form(tei_server):
+    from test_server import call
+    engine, server = tei_server
+    name = engine.manifest.path.name
+    for route in ("/classify", "/v1/classify"):
+        status, out = call(server.url, route, {"model": name, "input": VLLM_INPUT})
+        assert status == 200, out
+        want = engine.score(VLLM_INPUT, ["", ""])
+        assert out["object"] == "list" and out["model"] == name and out["id"].startswith("classify-")
+        assert [d["index"] for d in out["data"]] == [0, 1]
+        assert [d["label"] for d in out["data"]] == list(want.domains)
+        assert [d["num_classes"] for d in out["data"]] == [1, 1]
+        np.testing.assert_allclose([d["probs"][0] for d in out["data"]],
+                                   [_sigmoid(float(r)) for r in want.rewards], atol=1e-5)
+        assert out["usage"]["prompt_tokens"] == out["usage"]["total_tokens"] == \
+            engine.count_tokens(VLLM_INPUT, ["", ""]) > 0
+
+
+def test_vllm_classify_one_string_a_domain_as_model_and_raw_scores(tei_server):
+    from test_server import call
+    engine, server = tei_server
+    domain = engine.domains[1]
+    status, out = call(server.url, "/classify", {"model": domain, "input": VLLM_INPUT[0], "use_activation": False})
+    assert status == 200, out
+    want = engine.score([VLLM_INPUT[0]], [""], [domain])
+    assert out["model"] == domain and out["data"][0]["label"] == domain
+    assert out["data"][0]["probs"][0] == pytest.approx(float(want.rewards[0]), abs=1e-5)
+
+
+def test_vllm_classify_messages_form_judges_the_last_assistant_turn(tei_server):
+    from test_server import call
+    engine, server = tei_server
+    messages = [{"role": "user", "content": "poem verse question"}, {"role": "assistant", "content": "precise kind reply"}]
+    status, out = call(server.url, "/v1/classify", {"model": engine.manifest.path.name, "messages": messages})
+    assert status == 200, out
+    want = engine.score(["Human: poem verse question"], ["precise kind reply"])
+    assert out["data"][0]["label"] == want.domains[0]
+    assert out["data"][0]["probs"][0] == pytest.approx(_sigmoid(float(want.rewards[0])), abs=1e-5)
+
+
+def test_vllm_models_lists_the_names_classify_accepts(tei_server):
+    from test_server import call
+    engine, server = tei_server
+    status, out = call(server.url, "/v1/models")
+    assert status == 200 and out["object"] == "list"
+    assert [m["id"] for m in out["data"]] == [engine.manifest.path.name, *engine.domains]
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"model": "no-such-model", "input": "x"}, 404, "The model `no-such-model` does not exist"),
+    ({"input": []}, 400, "non-empty list of strings"),
+    ({"input": [f"t{i}" for i in range(9)]}, 413, "9 pairs in one request; the limit is 4"),
+    ({"messages": [{"role": "user", "content": "q"}]}, 400, "the last message must be the assistant's"),
+])
+def test_vllm_errors_in_openai_shape(tei_server, body, status, words):
+    from test_server import call
+    got_status, out = call(tei_server[1].url, "/classify", body)
+    assert got_status == status
+    assert words in out["error"]["message"] and out["error"]["code"] == status
