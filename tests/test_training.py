@@ -151,3 +151,16 @@ def test_router_batches_mix_classes_whose_lengths_differ():
     for batches in (sorted_windows, plain):
         assert sorted(i for b in batches for i in b) == list(range(640))
     assert purity(sorted_windows) > 0.9 and purity(plain) < 0.6
+
+
+def test_bf16_autocast_only_where_the_cpu_multiplies_bf16(capsys):
+    """bf16 is emulated (tens of times slower than fp32) without AVX512-BF16 or AMX: train in fp32 there."""
+    from contextlib import nullcontext
+
+    from training.loop import autocast, native_bf16
+    ctx = autocast(True)
+    if native_bf16():
+        assert isinstance(ctx, torch.autocast)
+    else:
+        assert isinstance(ctx, nullcontext)
+    assert isinstance(autocast(False), nullcontext)

@@ -10,6 +10,7 @@ at the end (so fine-tuning never ends below its linear-probe start on validation
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -44,8 +45,25 @@ class LoopConfig:
     bucket_window: int = 32     # batches sorted by length together (less padding); 1: plain shuffled batches
 
 
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX). Without it, PyTorch
+    emulates bf16 matmuls: measured 45x slower than fp32 on an AVX2-only EPYC (1.3 vs 58 GFLOP/s)."""
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+@functools.cache
+def _say_fp32_once() -> None:
+    print("bf16 autocast asked for, but this CPU has no bf16 hardware (AVX512-BF16 or AMX): "
+          "training in fp32, which is faster here", flush=True)
+
+
 def autocast(enabled: bool):
-    """bf16 autocast on the CPU when asked, else a no-op context."""
+    """bf16 autocast on the CPU when asked and the CPU has bf16 hardware; else fp32 (said once)."""
+    if enabled and not native_bf16():
+        _say_fp32_once()
+        enabled = False
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
 
 

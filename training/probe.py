@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from models.reward import score_head
 from core.text import Encoded
 from models.base import collate
+from training.loop import autocast
 from core.stats import domain_mean
 
 LAMBDAS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -41,8 +42,7 @@ def pooled_features(pool_fn: Callable[[dict], torch.Tensor], encoded: list[Encod
     """[N, H] fp32 features ``pool_fn(batch)`` of ``encoded`` (batched by length, inference mode)."""
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     chunks = []
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
-    with torch.inference_mode(), ctx:
+    with torch.inference_mode(), autocast(bf16):
         for s in range(0, len(order), batch_size):
             chunks.append(pool_fn(collate([encoded[i] for i in order[s:s + batch_size]], pad_id)).float())
     out = torch.empty(len(encoded), chunks[0].shape[1])
