@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DataError
+from core.inputs import json_object
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "preferences"
 DOMAINS = ("helpfulness", "harmlessness", "long_form_qa", "math", "instruction_following")
@@ -43,12 +43,7 @@ class SplitConfig:
 
 
 def _parse_line(line: str, where: str, domain: str) -> Pair:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    obj = json_object(line, where, DataError)
     for field in _REQUIRED_STR:
         if field not in obj:
             raise DataError(f"{where}: missing field '{field}'")

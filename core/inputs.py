@@ -4,9 +4,21 @@ Cutting rows into micro-batches is core.scoring's (``BatchLimits``, ``plan_batch
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from core.text import clean_text
+
+
+def json_object(text: str, where: str, error: type[Exception] = ValueError) -> dict:
+    """One JSON line that must be an object; ``error`` (the caller's typed error) names ``where``."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise error(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def check_texts(value, name: str, length: int | None = None, other: str = "prompts") -> list[str]:

@@ -22,6 +22,7 @@ this module loads neither torch nor transformers.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,12 @@ import numpy as np
 from core.text import Encoded, collate_numpy
 
 Run = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) without overflow for any float: a reward as a probability, or P(a over b) of a
+    reward difference (the Bradley-Terry model the rewards were trained under)."""
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 # Padded tokens per graph run. Smaller runs waste less on padding (rows are sorted by length, so a

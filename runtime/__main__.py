@@ -15,13 +15,13 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 
 from core.errors import BundleError, ProviderError
-from core.scoring import DEFAULT_MAX_TOKENS
+from core.inputs import json_object
+from core.scoring import DEFAULT_MAX_TOKENS, sigmoid
 
 from .engine import RewardEngine
 from .server import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, serve as run_server
@@ -39,12 +39,7 @@ def parse_line(text: str, where: str) -> dict | None:
     """One input line -> {"id"?, "prompt", "response"} or {"id"?, "prompt", "chosen", "rejected"}; None if blank."""
     if not text.strip():
         return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    obj = json_object(text, where, InputError)
     if "response" in obj:
         fields = ("prompt", "response")
     elif "chosen" in obj or "rejected" in obj:
@@ -83,7 +78,7 @@ def score_rows(engine: RewardEngine, rows: list[dict]) -> list[dict]:
         else:
             r_c, r_r = float(result.rewards[k]), float(result.rewards[k + 1])
             record |= {"reward_chosen": r_c, "reward_rejected": r_r,
-                       "p_chosen": 1.0 / (1.0 + math.exp(min(r_r - r_c, 700.0))), "domain": result.domains[k]}
+                       "p_chosen": sigmoid(r_c - r_r), "domain": result.domains[k]}
             k += 2
         out.append(record)
     return out

@@ -19,7 +19,6 @@ transformers unless ``backend="torch"`` is asked for.
 """
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ class ScoreResult:
     rewards: np.ndarray                 # float32 [B]
     domains: list                       # [B] domain used per row (None for baseline/MoRE)
     router_probs: np.ndarray | None     # float32 [B, n_domains] when the router ran, else None
+    tokens: np.ndarray | None = None    # int64 [B] tokens each row's reward graph read (after truncation); None from route()
 
     def __len__(self) -> int:
         return len(self.rewards)
@@ -136,29 +136,20 @@ class RewardEngine:
         n = len(self.domains)
         if not prompts:
             probs = np.zeros((0, n), np.float32) if self.manifest.routed and ids is None else None
-            return ScoreResult(np.zeros(0, np.float32), [], probs)
+            return ScoreResult(np.zeros(0, np.float32), [], probs, np.zeros(0, np.int64))
         probs = None
         if self.manifest.routed and ids is None:
             ids, probs = self._route(prompts)
-        rewards = self._rewards(prompts, responses, ids)
+        rewards, tokens = self._rewards(prompts, responses, ids)
         names = [None] * len(prompts) if ids is None else [self.domains[i] for i in ids]
-        return ScoreResult(rewards, names, probs)
+        return ScoreResult(rewards, names, probs, tokens)
 
     def compare(self, prompt: str, response_a: str, response_b: str, domain: str | None = None) -> float:
         """P(a preferred over b) = sigmoid(r_a - r_b); both scored with the prompt's one domain."""
         prompt, response_a, response_b = (clean_text(t, name) for t, name in (
             (prompt, "prompt"), (response_a, "response_a"), (response_b, "response_b")))
         result = self.score([prompt, prompt], [response_a, response_b], None if domain is None else [domain] * 2)
-        diff = float(result.rewards[0]) - float(result.rewards[1])
-        return 1.0 / (1.0 + math.exp(-diff)) if diff >= 0 else math.exp(diff) / (1.0 + math.exp(diff))
-
-    def count_tokens(self, prompts: list[str], responses: list[str]) -> int:
-        """Tokens the reward graphs read for these pairs, after truncation (what an API reports as usage)."""
-        prompts = check_texts(prompts, "prompts")
-        responses = check_texts(responses, "responses", len(prompts))
-        with self._tokenizer_lock:
-            encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length, self.truncation)
-        return sum(len(e.input_ids) for e in encoded)
+        return scoring.sigmoid(float(result.rewards[0]) - float(result.rewards[1]))
 
     def route(self, prompts: list[str]) -> ScoreResult:
         """Domain per prompt (router only); rewards are NaN. ValueError for unrouted methods."""
@@ -184,7 +175,9 @@ class RewardEngine:
         back = np.asarray([where[p] for p in prompts])
         return logits.argmax(-1)[back].tolist(), _softmax(logits)[back]
 
-    def _rewards(self, prompts: list[str], responses: list[str], ids: list[int] | None) -> np.ndarray:
+    def _rewards(self, prompts: list[str], responses: list[str], ids: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(rewards [B] float32, tokens read per row [B] int64)."""
         with self._tokenizer_lock:
             encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length, self.truncation)
-        return scoring.rewards(self.backend.run, self.layout, encoded, self.pad_id, ids, self.limits)
+        tokens = np.fromiter((len(e.input_ids) for e in encoded), np.int64, len(encoded))
+        return scoring.rewards(self.backend.run, self.layout, encoded, self.pad_id, ids, self.limits), tokens

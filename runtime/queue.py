@@ -51,7 +51,7 @@ class EngineFailed(QueueError):
         self.cause = cause
 
 
-Scores = tuple[list[float], list, list[list[float]] | None]   # rewards [n], domains [n], router_probs [n, d] or None
+Scores = tuple[list[float], list, list[list[float]] | None, int]   # rewards [n], domains [n], router_probs [n, d] or None, tokens read
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Batcher:
         return self._closing
 
     async def score(self, prompts: list[str], responses: list[str], domains: list[str] | None) -> Scores:
-        """``(rewards [n], domains [n], router_probs [n, d] or None)`` for one request's pairs."""
+        """``(rewards [n], domains [n], router_probs [n, d] or None, tokens read)`` for one request's pairs."""
         loop = asyncio.get_running_loop()
         job = _Job(prompts, responses, domains, loop, loop.create_future())
         with self._cond:
@@ -159,7 +159,8 @@ class Batcher:
         for job in group:
             end = start + len(job.prompts)
             probs = None if result.router_probs is None else result.router_probs[start:end].astype(float).tolist()
-            value = (result.rewards[start:end].astype(float).tolist(), list(result.domains[start:end]), probs)
+            value = (result.rewards[start:end].astype(float).tolist(), list(result.domains[start:end]), probs,
+                     int(result.tokens[start:end].sum()))
             job.loop.call_soon_threadsafe(_settle, job.future, value, None)
             start = end
 

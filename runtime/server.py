@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
+
+from core.scoring import sigmoid
 
 from .engine import RewardEngine
 from .metrics import Metrics
@@ -112,10 +113,6 @@ def _check_domain(domain, engine: RewardEngine, where: str) -> None:
         raise HttpError(422, "Validation", f"method '{engine.method}' has no domains; leave out {where}")
     if domain not in engine.domains:
         raise HttpError(422, "Validation", f"{where} is '{domain}', not a domain of this bundle; known: {list(engine.domains)}")
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 def _sequence(item, where: str) -> tuple[str, str] | None:
@@ -224,7 +221,7 @@ class _Handlers:
             raise HttpError(413, "Payload", f"{len(prompts)} pairs in one request; the limit is "
                                             f"{self.config.max_request_pairs}")
         if not prompts:
-            return [], [], None
+            return [], [], None, 0
         try:
             return await self.batcher.score(prompts, responses, domains)
         except QueueError as exc:
@@ -232,26 +229,25 @@ class _Handlers:
 
     async def predict(self, request):
         prompts, responses, domains, batched, raw = parse_predict(await self.read_json(request), self.engine)
-        rewards, names, _ = await self.score(prompts, responses, domains)
-        rows = [[{"score": r if raw else _sigmoid(r), "label": d if d is not None else "reward"}]
+        rewards, names, _, _ = await self.score(prompts, responses, domains)
+        rows = [[{"score": r if raw else sigmoid(r), "label": d if d is not None else "reward"}]
                 for r, d in zip(rewards, names)]
         return rows if batched else rows[0]
 
     async def get_reward(self, request):
         prompts, responses = parse_get_reward(await self.read_json(request))
-        rewards, names, _ = await self.score(prompts, responses, None)
+        rewards, names, _, _ = await self.score(prompts, responses, None)
         index = [self.engine.domains.index(d) if d is not None else -1 for d in names]
         return {"rewards": rewards, "scores": rewards, "extra_logs": {"domain_index": index}}
 
     async def rewards(self, request):
         prompts, responses, domains = parse_rewards(await self.read_json(request), self.engine)
-        values, names, probs = await self.score(prompts, responses, domains)
+        values, names, probs, _ = await self.score(prompts, responses, domains)
         return {"rewards": values, "domains": names, "router_probs": probs}
 
     async def classify(self, request):
         prompts, responses, domains, activation, model = parse_classify(await self.read_json(request), self.engine)
-        rewards, names, _ = await self.score(prompts, responses, domains)
-        tokens = await asyncio.get_running_loop().run_in_executor(None, self.engine.count_tokens, prompts, responses)
+        rewards, names, _, tokens = await self.score(prompts, responses, domains)
         return classify_response(model, rewards, names, activation, tokens)
 
     async def models(self, request):

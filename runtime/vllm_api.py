@@ -29,6 +29,8 @@ from __future__ import annotations
 import time
 import uuid
 
+from core.scoring import sigmoid
+
 from .engine import RewardEngine
 from .integrations.trl import to_text
 
@@ -100,9 +102,8 @@ def parse_classify(body, engine: RewardEngine) -> tuple[list[str], list[str], li
 
 def classify_response(model: str, rewards: list[float], labels: list, activation: bool, tokens: int) -> dict:
     """vLLM's ClassificationResponse for one reward per row (``num_classes`` 1)."""
-    from .server import _sigmoid  # one sigmoid for every route
     data = [{"index": i, "label": label if label is not None else "reward",
-             "probs": [_sigmoid(r) if activation else r], "num_classes": 1}
+             "probs": [sigmoid(r) if activation else r], "num_classes": 1}
             for i, (r, label) in enumerate(zip(rewards, labels))]
     return {"id": f"classify-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()), "model": model,
             "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0,

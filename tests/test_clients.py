@@ -227,8 +227,10 @@ def test_vllm_classify_completion_form(tei_server):
         assert [d["num_classes"] for d in out["data"]] == [1, 1]
         np.testing.assert_allclose([d["probs"][0] for d in out["data"]],
                                    [_sigmoid(float(r)) for r in want.rewards], atol=1e-5)
+        from core.text import encode_pairs     # the tokens the reward graph read, counted independently
+        read = encode_pairs(engine.tokenizer, VLLM_INPUT, ["", ""], engine.manifest.max_length, engine.truncation)
         assert out["usage"]["prompt_tokens"] == out["usage"]["total_tokens"] == \
-            engine.count_tokens(VLLM_INPUT, ["", ""]) > 0
+            sum(len(e.input_ids) for e in read) > 0
 
 
 def test_vllm_classify_one_string_a_domain_as_model_and_raw_scores(tei_server):
