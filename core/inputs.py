@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from core.chat import check_messages
 from core.text import clean_text
 
 
@@ -28,6 +29,26 @@ def check_texts(value, name: str, length: int | None = None, other: str = "promp
     if length is not None and len(value) != length:
         raise ValueError(f"{name} has {len(value)} items but {other} has {length}")
     return [clean_text(text, f"{name}[{i}]") for i, text in enumerate(value)]
+
+
+def check_row(item, name: str):
+    """One prompt or response: a str, or a list of chat messages (``core.chat.check_messages``);
+    lone surrogates become U+FFFD. TypeError/ValueError naming ``name`` otherwise."""
+    if isinstance(item, str):
+        return clean_text(item, name)
+    if isinstance(item, list):
+        return [{"role": m["role"], "content": clean_text(m["content"], f"{name} content")}
+                for m in check_messages(item, name)]
+    raise TypeError(f"{name} must be a str or a list of {{'role', 'content'}} messages, got {type(item).__name__}")
+
+
+def check_rows(value, name: str, length: int | None = None, other: str = "prompts") -> list:
+    """A list (or tuple) of rows (``check_row``), as ``core.formats`` reads them; errors name ``name[i]``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of str or of message lists, got {type(value).__name__}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} has {len(value)} items but {other} has {length}")
+    return [check_row(item, f"{name}[{i}]") for i, item in enumerate(value)]
 
 
 def check_domains(value, known: Sequence[str], length: int) -> list[int]:

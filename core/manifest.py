@@ -14,7 +14,11 @@ the C library and the benchmarks. Schema version 1::
                                                        # or "keep_response_cut_prompt_start" (the
                                                        # policy of bundles without the field)
       "tokenizer": {"kind": "wordpiece" | "other", "files": [...], "pad_token_id": int,
-                    "do_lower_case": bool, "uses_token_type_ids": bool},
+                    "do_lower_case": bool, "uses_token_type_ids": bool,
+                    "chat_template": {...} | null},            # core.chat.ChatFormat.to_dict(): rows
+                                                       # are chat-formatted (core.formats)
+      "parts": {"<role>": {"tokenizer": {...}, "max_length": int}},   # optional: graphs that read
+                                                       # text their own way (RODOS of imported models)
       "precision": "fp32" | "fp16" | "int8" | "int8-blockwise",          # PRECISIONS
       "lora": "switchable" | "merged" | null,          # ARLISS only
       "adapter_ids": {"<domain>": int, ..., "router": int} | null,   # ARLISS switchable only
@@ -28,6 +32,12 @@ the C library and the benchmarks. Schema version 1::
 ``Manifest`` is that object, both ways: export builds one and writes ``Manifest.to_json()``;
 ``load_manifest`` parses the file back into an equal ``Manifest`` (the same JSON text again), and
 validates it on the way.
+
+``parts`` (absent or empty for bundles of one tokenizer) gives a graph role its own tokenizer
+section (files under ``tokenizers/<name>/``) and token budget: a RODOS bundle of imported models
+puts a DeBERTa reward model and a Qwen one under one router, each reading text as it was trained
+to. ``parts["router"]["max_length"]`` equals ``router_max_length``. Roles without a part read text
+as the top-level ``tokenizer`` and ``max_length`` say.
 
 ``torch_weights`` names a bundle directory holding the training checkpoint the graphs were
 exported from (``export/to_onnx.py --torch-weights``: safetensors and JSON, the ARLISS base model
@@ -49,7 +59,7 @@ Graph roles and kinds (all inputs int64 [batch, seq] unless noted; outputs float
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BundleError
@@ -95,6 +105,7 @@ class Manifest:
     params: dict
     export: dict
     torch_weights: str | None = None  # bundle-relative directory of the Torch backend's checkpoint copy
+    parts: dict = field(default_factory=dict)   # role -> {"tokenizer": section, "max_length": int}
 
     @property
     def routed(self) -> bool:
@@ -114,6 +125,7 @@ class Manifest:
             "graphs": {role: {"file": g.file, "kind": g.kind, "inputs": list(g.inputs), "outputs": list(g.outputs)}
                        for role, g in self.graphs.items()},
             "torch_weights": self.torch_weights, "params": self.params, "export": self.export, "files": self.files,
+            **({"parts": self.parts} if self.parts else {}),
         }
 
     def to_json(self) -> str:
@@ -144,6 +156,22 @@ def expected_roles(method: str, lora: str | None, domains: tuple[str, ...]) -> s
     if method == "arliss" and lora == "switchable":
         return {"switchable"}
     return {"router", *(f"reward/{d}" for d in domains)}
+
+
+def _parts(parts, bundle: Path, graphs: dict, where: Path) -> dict:
+    """The optional ``parts`` field: per graph role, its own tokenizer section and ``max_length``."""
+    if not isinstance(parts, dict):
+        raise BundleError(f"{where}: field 'parts' must be an object of graph roles")
+    for role, part in parts.items():
+        if role not in graphs:
+            raise BundleError(f"{where}: field 'parts' names '{role}', which is not a graph of this bundle")
+        if not isinstance(part, dict) or not isinstance(part.get("tokenizer"), dict):
+            raise BundleError(f"{where}: parts.{role} needs a 'tokenizer' object")
+        if isinstance(part.get("max_length"), bool) or not isinstance(part.get("max_length"), int):
+            raise BundleError(f"{where}: parts.{role}.max_length must be an int")
+        for rel in part["tokenizer"].get("files", []):
+            _inside(bundle, rel, f"parts.{role}.tokenizer.files")
+    return parts
 
 
 def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
@@ -197,6 +225,7 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
     tokenizer = _need(raw, "tokenizer", dict, where)
     for rel in tokenizer.get("files", []):
         _inside(bundle, rel, "tokenizer.files")
+    parts = _parts(raw.get("parts") or {}, bundle, graphs, where)
     torch_weights = raw.get("torch_weights")
     if torch_weights is not None:
         _inside(bundle, torch_weights, "torch_weights")
@@ -207,7 +236,7 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
         truncation=raw.get("truncation", {}), tokenizer=tokenizer,
         precision=precision, lora=lora, adapter_ids=adapter_ids,
         graphs=graphs, files=files, params=raw.get("params", {}), export=raw.get("export", {}),
-        torch_weights=torch_weights)
+        torch_weights=torch_weights, parts=parts)
     if verify:
         verify_files(manifest)
     return manifest

@@ -144,23 +144,31 @@ def route_logits(run: Run, layout: Layout, prompts: Sequence[Encoded], pad_id: i
     return logits
 
 
-def rewards(run: Run, layout: Layout, encoded: Sequence[Encoded], pad_id: int, domain_ids: Sequence[int] | None,
-            limits: BatchLimits = BatchLimits()) -> np.ndarray:
-    """Rewards [N] (float32, input order); routed layouts score row i with domain ``domain_ids[i]``."""
+def _pad(pad_id: int | Mapping[str, int], role: str) -> int:
+    return pad_id[role] if isinstance(pad_id, Mapping) else pad_id
+
+
+def rewards(run: Run, layout: Layout, encoded: Sequence[Encoded], pad_id: int | Mapping[str, int],
+            domain_ids: Sequence[int] | None, limits: BatchLimits = BatchLimits()) -> np.ndarray:
+    """Rewards [N] (float32, input order); routed layouts score row i with domain ``domain_ids[i]``.
+
+    ``pad_id``: one pad id, or one per graph role (parts of a bundle with their own tokenizers; a
+    decoder's graph finds each row's last token by its own pad id).
+    """
     if not encoded:
         return np.zeros(0, np.float32)
     if not layout.routed:
-        return run_rows(run, "reward", "logits", encoded, pad_id, limits).reshape(-1)
+        return run_rows(run, "reward", "logits", encoded, _pad(pad_id, "reward"), limits).reshape(-1)
     if domain_ids is None or len(domain_ids) != len(encoded):
         raise ValueError(f"a routed layout scores each row with a domain: got domain_ids for "
                          f"{None if domain_ids is None else len(domain_ids)} of {len(encoded)} rows")
     ids = np.asarray(domain_ids, np.int64)
     if layout.switchable:
         table = np.asarray([layout.adapter_ids[d] for d in layout.domains], np.int64)
-        return run_rows(run, "switchable", "rewards", encoded, pad_id, limits, table[ids]).reshape(-1)
+        return run_rows(run, "switchable", "rewards", encoded, _pad(pad_id, "switchable"), limits, table[ids]).reshape(-1)
     out = np.empty(len(encoded), np.float32)
     for d in np.unique(ids):
         rows = np.flatnonzero(ids == d)
-        out[rows] = run_rows(run, f"reward/{layout.domains[d]}", "logits", [encoded[i] for i in rows],
-                             pad_id, limits).reshape(-1)
+        role = f"reward/{layout.domains[d]}"
+        out[rows] = run_rows(run, role, "logits", [encoded[i] for i in rows], _pad(pad_id, role), limits).reshape(-1)
     return out

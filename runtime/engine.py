@@ -19,6 +19,7 @@ transformers unless ``backend="torch"`` is asked for.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,12 @@ import numpy as np
 
 from core import scoring
 from core.scoring import BatchLimits
-from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, UNNAMED_POLICY, clean_text, encode_pairs, encode_prompts
+from core.chat import ChatFormat
+from core.formats import TextFormat, encode_router_prompts, encode_rows, row_key
+from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICIES, UNNAMED_POLICY
 
 from .backends import BACKENDS
-from core.inputs import check_domains, check_texts
+from core.inputs import check_domains, check_row, check_rows
 from core.errors import BundleError
 from core.manifest import MANIFEST, Manifest, load_manifest
 from .tokenizer import BundleTokenizer
@@ -63,23 +66,45 @@ def _check_truncation(manifest: Manifest) -> str:
     return policy
 
 
-def _load_tokenizer(manifest: Manifest) -> BundleTokenizer:
-    """The bundle's ``tokenizer.json`` (checksummed in the manifest) on the ``tokenizers`` library."""
+def _load_tokenizer(manifest: Manifest, section: dict | None = None, field: str = "tokenizer") -> BundleTokenizer:
+    """A tokenizer section's ``tokenizer.json`` (checksummed in the manifest) on the ``tokenizers`` library."""
     where = manifest.path / MANIFEST
-    files = manifest.tokenizer.get("files") or []
+    section = manifest.tokenizer if section is None else section
+    files = section.get("files") or []
     if not files:
-        raise BundleError(f"{where}: field 'tokenizer.files' lists no files")
+        raise BundleError(f"{where}: field '{field}.files' lists no files")
     for rel in files:
         if rel not in manifest.files:
             raise BundleError(f"{where}: tokenizer file '{rel}' has no checksum in 'files'")
     spec = [rel for rel in files if Path(rel).name == "tokenizer.json"]
     if len(spec) != 1:
-        raise BundleError(f"{where}: field 'tokenizer.files' must list one tokenizer.json, got {files} "
+        raise BundleError(f"{where}: field '{field}.files' must list one tokenizer.json, got {files} "
                           f"(re-export the bundle with a fast tokenizer)")
-    if "pad_token_id" not in manifest.tokenizer:
-        raise BundleError(f"{where}: field 'tokenizer.pad_token_id' is missing")
-    return BundleTokenizer(manifest.path / spec[0], manifest.tokenizer["pad_token_id"],
-                           bool(manifest.tokenizer.get("uses_token_type_ids", False)))
+    if "pad_token_id" not in section:
+        raise BundleError(f"{where}: field '{field}.pad_token_id' is missing")
+    return BundleTokenizer(manifest.path / spec[0], section["pad_token_id"], bool(section.get("uses_token_type_ids", False)))
+
+
+def _text_format(manifest: Manifest, tokenizer: BundleTokenizer, section: dict, max_length: int, field: str) -> TextFormat:
+    chat = section.get("chat_template")
+    chat = None if chat is None else ChatFormat.from_dict(chat, f"{manifest.path / MANIFEST}: {field}.chat_template")
+    return TextFormat(tokenizer, max_length, tokenizer.pad_token_id, _check_truncation(manifest), chat)
+
+
+def text_formats(manifest: Manifest, tokenizer: BundleTokenizer) -> dict[str, TextFormat]:
+    """How each graph role reads text: the bundle's tokenizer, or its own part's (``manifest.parts``).
+
+    Key ``"router"`` is the routing pass (the ``router`` graph, or ``switchable`` with the router adapter).
+    """
+    default = _text_format(manifest, tokenizer, manifest.tokenizer, manifest.max_length, "tokenizer")
+    out = {role: default for role in manifest.graphs}
+    if manifest.routed:
+        out["router"] = dataclasses.replace(default, max_length=manifest.router_max_length)
+    for role, part in manifest.parts.items():
+        field = f"parts.{role}.tokenizer"
+        out[role] = _text_format(manifest, _load_tokenizer(manifest, part["tokenizer"], field), part["tokenizer"],
+                                 part["max_length"], field)
+    return out
 
 
 class RewardEngine:
@@ -93,6 +118,8 @@ class RewardEngine:
         self.pad_id = int(tokenizer.pad_token_id)
         self.truncation = _check_truncation(manifest)
         self.layout = scoring.Layout(manifest.domains, frozenset(manifest.graphs), manifest.adapter_ids)
+        self.texts = text_formats(manifest, tokenizer)
+        self.pad_ids = {role: fmt.pad_id for role, fmt in self.texts.items()}
         # A tokenizers.Tokenizer may raise "Already borrowed" when one instance encodes in two threads.
         self._tokenizer_lock = threading.Lock()
 
@@ -128,10 +155,19 @@ class RewardEngine:
 
     # --- public API ------------------------------------------------------------------------------
 
-    def score(self, prompts: list[str], responses: list[str], domains: list[str] | None = None) -> ScoreResult:
-        """Rewards [B] in input order, the domain per row, and router probabilities when it ran."""
-        prompts = check_texts(prompts, "prompts")
-        responses = check_texts(responses, "responses", len(prompts))
+    @property
+    def chat(self) -> bool:
+        """Whether every graph reads rows through a chat template (messages pass through unflattened)."""
+        return all(fmt.chat is not None for fmt in self.texts.values())
+
+    def score(self, prompts: list, responses: list, domains: list[str] | None = None) -> ScoreResult:
+        """Rewards [B] in input order, the domain per row, and router probabilities when it ran.
+
+        Each prompt and response is a str or a list of chat messages ``[{"role", "content"}]``
+        (core.formats says how each graph reads them).
+        """
+        prompts = check_rows(prompts, "prompts")
+        responses = check_rows(responses, "responses", len(prompts))
         ids = None if domains is None else check_domains(domains, self.domains, len(prompts))
         n = len(self.domains)
         if not prompts:
@@ -144,9 +180,9 @@ class RewardEngine:
         names = [None] * len(prompts) if ids is None else [self.domains[i] for i in ids]
         return ScoreResult(rewards, names, probs, tokens)
 
-    def compare(self, prompt: str, response_a: str, response_b: str, domain: str | None = None) -> float:
+    def compare(self, prompt, response_a, response_b, domain: str | None = None) -> float:
         """P(a preferred over b) = sigmoid(r_a - r_b); both scored with the prompt's one domain."""
-        prompt, response_a, response_b = (clean_text(t, name) for t, name in (
+        prompt, response_a, response_b = (check_row(v, name) for v, name in (
             (prompt, "prompt"), (response_a, "response_a"), (response_b, "response_b")))
         result = self.score([prompt, prompt], [response_a, response_b], None if domain is None else [domain] * 2)
         return scoring.sigmoid(float(result.rewards[0]) - float(result.rewards[1]))
@@ -155,7 +191,7 @@ class RewardEngine:
         """Domain per prompt (router only); rewards are NaN. ValueError for unrouted methods."""
         if not self.manifest.routed:
             raise ValueError(f"method '{self.method}' has no router")
-        prompts = check_texts(prompts, "prompts")
+        prompts = check_rows(prompts, "prompts")
         if not prompts:
             return ScoreResult(np.zeros(0, np.float32), [], np.zeros((0, len(self.domains)), np.float32))
         ids, probs = self._route(prompts)
@@ -163,21 +199,39 @@ class RewardEngine:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _route(self, prompts: list[str]) -> tuple[list[int], np.ndarray]:
-        unique = list(dict.fromkeys(prompts))
+    def _route(self, prompts: list) -> tuple[list[int], np.ndarray]:
+        keys = [row_key(p) for p in prompts]
+        first = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        unique = [prompts[i] for i in first.values()]
         with self._tokenizer_lock:
-            encoded = encode_prompts(self.tokenizer, unique, self.manifest.router_max_length)
+            encoded = encode_router_prompts(self.texts["router"], unique)
         try:
-            logits = scoring.route_logits(self.backend.run, self.layout, encoded, self.pad_id, self.limits)
+            logits = scoring.route_logits(self.backend.run, self.layout, encoded, self.texts["router"].pad_id, self.limits)
         except ValueError as exc:  # a router graph of the wrong shape: the bundle is broken, not the request
             raise BundleError(f"{self.manifest.path / MANIFEST}: {exc}") from exc
-        where = {p: i for i, p in enumerate(unique)}
-        back = np.asarray([where[p] for p in prompts])
+        where = {key: i for i, key in enumerate(first)}
+        back = np.asarray([where[k] for k in keys])
         return logits.argmax(-1)[back].tolist(), _softmax(logits)[back]
 
-    def _rewards(self, prompts: list[str], responses: list[str], ids: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        """(rewards [B] float32, tokens read per row [B] int64)."""
+    def _encode(self, prompts: list, responses: list, ids: list[int] | None) -> list:
+        """Each row encoded as the graph that scores it reads text (one format for all, or per domain)."""
+        roles = [r for r in self.layout.roles if r != "router"]
+        formats = {id(self.texts[r]) for r in roles}
         with self._tokenizer_lock:
-            encoded = encode_pairs(self.tokenizer, prompts, responses, self.manifest.max_length, self.truncation)
+            if len(formats) == 1:
+                return encode_rows(self.texts[roles[0]], prompts, responses)
+            encoded = [None] * len(prompts)
+            for d in sorted(set(ids)):
+                rows = [i for i, x in enumerate(ids) if x == d]
+                fmt = self.texts[f"reward/{self.domains[d]}"]
+                for i, e in zip(rows, encode_rows(fmt, [prompts[i] for i in rows], [responses[i] for i in rows])):
+                    encoded[i] = e
+            return encoded
+
+    def _rewards(self, prompts: list, responses: list, ids: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(rewards [B] float32, tokens read per row [B] int64)."""
+        encoded = self._encode(prompts, responses, ids)
         tokens = np.fromiter((len(e.input_ids) for e in encoded), np.int64, len(encoded))
-        return scoring.rewards(self.backend.run, self.layout, encoded, self.pad_id, ids, self.limits), tokens
+        return scoring.rewards(self.backend.run, self.layout, encoded, self.pad_ids, ids, self.limits), tokens

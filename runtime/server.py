@@ -15,7 +15,8 @@ Routes (JSON in and out; errors are ``{"error": str, "error_type": str}``):
 * ``POST /get_reward`` (OpenRLHF remote reward model): ``{"query": [prompt + response], "prompts":
   [prompt], "labels": [...]?}`` -> ``{"rewards": [f], "scores": [f], "extra_logs": {"domain_index":
   [int]}}``; each query must start with its prompt (the response is the rest).
-* ``POST /v1/rewards``: ``{"pairs": [{"prompt", "response", "domain"?}]}`` -> ``{"rewards",
+* ``POST /v1/rewards``: ``{"pairs": [{"prompt", "response", "domain"?}]}`` (prompt and response
+  each a string or chat messages: a bundle with a chat template formats them with it) -> ``{"rewards",
   "domains", "router_probs"}`` (router_probs: a row per pair when the router ran, else null).
 * ``POST /classify``, ``POST /v1/classify``, ``GET /v1/models`` (vLLM's classification dialect,
   shared by SGLang and lmdeploy): see runtime.vllm_api.
@@ -36,6 +37,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
+from core.inputs import check_row
 from core.scoring import sigmoid
 
 from .engine import RewardEngine
@@ -180,8 +182,14 @@ def parse_rewards(body, engine: RewardEngine) -> tuple[list[str], list[str], lis
         raise HttpError(422, "Validation", "body must be an object with field 'pairs' (a list)")
     prompts, responses, domains = [], [], []
     for i, pair in enumerate(pairs):
-        if not isinstance(pair, dict) or not isinstance(pair.get("prompt"), str) or not isinstance(pair.get("response"), str):
-            raise HttpError(422, "Validation", f"pairs[{i}] must be an object with string fields 'prompt' and 'response'")
+        if not isinstance(pair, dict) or "prompt" not in pair or "response" not in pair:
+            raise HttpError(422, "Validation", f"pairs[{i}] must be an object with fields 'prompt' and 'response' "
+                                               f"(each a string or a list of {{'role', 'content'}} messages)")
+        try:
+            check_row(pair["prompt"], f"pairs[{i}].prompt")
+            check_row(pair["response"], f"pairs[{i}].response")
+        except (TypeError, ValueError) as exc:
+            raise HttpError(422, "Validation", str(exc)) from None
         _check_domain(pair.get("domain"), engine, f"pairs[{i}].domain")
         prompts.append(pair["prompt"])
         responses.append(pair["response"])

@@ -32,7 +32,6 @@ import uuid
 from core.scoring import sigmoid
 
 from .engine import RewardEngine
-from .integrations.trl import to_text
 
 
 class ApiError(Exception):
@@ -59,8 +58,9 @@ def models_list(engine: RewardEngine) -> dict:
                                        for name in model_names(engine)]}
 
 
-def _conversation(messages, engine: RewardEngine) -> tuple[str, str]:
-    """(prompt, response) of one chat conversation whose last turn is the assistant's answer."""
+def _conversation(messages, engine: RewardEngine) -> tuple[list | str, str]:
+    """(prompt messages, response) of one chat conversation whose last turn is the assistant's answer
+    (the engine formats them with the bundle's chat template, or flattens them where it has none)."""
     if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
             for m in messages):
@@ -68,7 +68,7 @@ def _conversation(messages, engine: RewardEngine) -> tuple[str, str]:
     if messages[-1]["role"] != "assistant":
         raise ApiError(400, "the last message must be the assistant's response to judge, "
                             f"got role '{messages[-1]['role']}'", param="messages")
-    return (to_text(messages[:-1], "prompt") if len(messages) > 1 else ""), messages[-1]["content"]
+    return (list(messages[:-1]) if len(messages) > 1 else ""), messages[-1]["content"]
 
 
 def parse_classify(body, engine: RewardEngine) -> tuple[list[str], list[str], list[str] | None, bool, str]:

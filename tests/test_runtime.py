@@ -184,10 +184,11 @@ def test_threads_match_serial(engines, rows, backend):
 # --- bad input -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, error, message", [
-    (("hello", ["a"]), TypeError, "prompts must be a list of str, got str"),
-    ((None, ["a"]), TypeError, "prompts must be a list of str, got NoneType"),
-    (([1], ["a"]), TypeError, "prompts[0] must be str, got int"),
-    ((["p", "q"], ["a", b"b"]), TypeError, "responses[1] must be str, got bytes"),
+    (("hello", ["a"]), TypeError, "prompts must be a list of str or of message lists, got str"),
+    ((None, ["a"]), TypeError, "prompts must be a list of str or of message lists, got NoneType"),
+    (([1], ["a"]), TypeError, "prompts[0] must be a str or a list of {'role', 'content'} messages, got int"),
+    ((["p", "q"], ["a", b"b"]), TypeError, "responses[1] must be a str or a list of {'role', 'content'} messages, got bytes"),
+    (([[{"role": "user"}]], ["a"]), ValueError, "prompts[0] message 0 has no 'content' string"),
     ((["p", "q"], ["a"]), ValueError, "responses has 1 items but prompts has 2"),
     ((["p"], ["a"], "alpha"), TypeError, "domains must be a list of str, got str"),
     ((["p", "q"], ["a", "b"], ["alpha"]), ValueError, "domains has 1 items but prompts has 2"),
@@ -202,7 +203,7 @@ def test_bad_input_errors(engines, args, error, message):
 
 
 def test_compare_bad_input(engines):
-    with pytest.raises(TypeError, match=r"^response_b must be str, got int$"):
+    with pytest.raises(TypeError, match=r"^response_b must be a str or a list of \{'role', 'content'\} messages, got int$"):
         engines("rodos").compare("p", "a", 3)
     with pytest.raises(ValueError, match=r"^domains\[0\] is 'x', not a domain of this bundle"):
         engines("rodos").compare("p", "a", "b", domain="x")

@@ -12,8 +12,10 @@ the others. Both are here, scoring either through a running server (``python -m 
     from runtime.integrations.trl import make_reward_func        # or explicit, with a fixed domain
     rf = make_reward_func(url="http://127.0.0.1:8080", domain="math")
 
-Conversations become text the way the preference data is written (``Human: ...`` /
-``Assistant: ...`` turns, blank lines between); a completion's messages are joined by blank lines.
+Conversations pass through as messages: a bundle with a chat template (an imported decoder reward
+model) formats them as the model was trained to read them; one without (RouteRM-trained bundles)
+flattens them the way its preference data is written (``core.chat.flatten``: ``Human: ...`` /
+``Assistant: ...`` turns).
 """
 from __future__ import annotations
 
@@ -23,18 +25,13 @@ import os
 import urllib.error
 import urllib.request
 
-ROLES = {"user": "Human", "assistant": "Assistant", "system": "System"}
+from core.chat import check_messages
 
-
-def to_text(value, name: str) -> str:
-    """A string, or chat messages rendered as ``Role: content`` turns."""
+def _row(value, name: str):
+    """A string, or chat messages (checked here so a bad item fails before any request is sent)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
-        if name == "completion":
-            return "\n\n".join(m["content"] for m in value)
-        return "\n\n".join(f"{ROLES.get(m.get('role'), str(m.get('role')).title())}: {m['content']}" for m in value)
-    raise TypeError(f"{name} must be a string or a list of {{'role', 'content'}} messages, got {type(value).__name__}")
+    return check_messages(value, name)
 
 
 class RouteRMRewards:
@@ -54,7 +51,8 @@ class RouteRMRewards:
     def _pairs(self, prompts, completions) -> tuple[list[str], list[str]]:
         if len(prompts) != len(completions):
             raise ValueError(f"prompts has {len(prompts)} items but completions has {len(completions)}")
-        return [to_text(p, "prompt") for p in prompts], [to_text(c, "completion") for c in completions]
+        return ([_row(p, f"prompts[{i}]") for i, p in enumerate(prompts)],
+                [_row(c, f"completions[{i}]") for i, c in enumerate(completions)])
 
     def __call__(self, prompts, completions, completion_ids=None, **kwargs) -> list[float]:
         texts, answers = self._pairs(prompts, completions)
