@@ -15,7 +15,8 @@ from pathlib import Path
 from core.hashing import sha256_file
 from core.manifest import MANIFEST, Manifest, load_manifest
 
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
+                   "chat_template.jinja")
 VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "peft")
 
 
@@ -29,13 +30,15 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def copy_tokenizer(checkpoint: Path, out: Path) -> list[str]:
+def copy_tokenizer(checkpoint: Path, out: Path, under: str = "") -> list[str]:
+    """Copy the tokenizer files of ``checkpoint`` into ``out/under``; returns their bundle-relative paths."""
     files = [name for name in TOKENIZER_FILES if (checkpoint / name).is_file()]
     if "tokenizer.json" not in files and "vocab.txt" not in files:
         raise FileNotFoundError(f"checkpoint '{checkpoint}' holds no tokenizer files ({', '.join(TOKENIZER_FILES)})")
+    (out / under).mkdir(parents=True, exist_ok=True)
     for name in files:
-        shutil.copyfile(checkpoint / name, out / name)
-    return files
+        shutil.copyfile(checkpoint / name, out / under / name)
+    return [str(Path(under) / name) if under else name for name in files]
 
 
 def tokenizer_section(tokenizer, checkpoint: Path, files: list[str], token_types: bool) -> dict:
@@ -45,7 +48,8 @@ def tokenizer_section(tokenizer, checkpoint: Path, files: list[str], token_types
         spec = json.loads((checkpoint / "tokenizer.json").read_text(encoding="utf-8"))
     model = spec.get("model") or {}
     normalizer = spec.get("normalizer") or {}
-    wordpiece = model.get("type") == "WordPiece" and "vocab.txt" in files
+    vocab = next((f for f in files if Path(f).name == "vocab.txt"), None)
+    wordpiece = model.get("type") == "WordPiece" and vocab is not None
     section = {
         "kind": "wordpiece" if wordpiece else "other",
         "files": files,
@@ -58,7 +62,7 @@ def tokenizer_section(tokenizer, checkpoint: Path, files: list[str], token_types
         if token_id is not None:
             section[f"{name}_token_id"] = int(token_id)
     if wordpiece:
-        section["vocab_file"] = "vocab.txt"
+        section["vocab_file"] = vocab
         section["strip_accents"] = normalizer.get("strip_accents")      # null: follows do_lower_case (BERT)
         section["tokenize_chinese_chars"] = bool(normalizer.get("handle_chinese_chars", True))
         section["clean_text"] = bool(normalizer.get("clean_text", True))

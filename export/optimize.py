@@ -67,7 +67,7 @@ def bench_feeds(input_names: list[str], vocab_size: int, num_adapters: int | Non
                 batch: int = BENCH_BATCH, seed: int = 0) -> dict[str, np.ndarray]:
     """Full-length random rows (every token real) for latency timing."""
     rng = np.random.default_rng(seed)
-    feeds = {"input_ids": rng.integers(1000, vocab_size, (batch, seq), dtype=np.int64),
+    feeds = {"input_ids": rng.integers(min(1000, vocab_size // 2), vocab_size, (batch, seq), dtype=np.int64),
              "attention_mask": np.ones((batch, seq), dtype=np.int64),
              "token_type_ids": np.zeros((batch, seq), dtype=np.int64)}
     if num_adapters:

@@ -115,6 +115,7 @@ class Graphs:
     num_heads: int
     hidden_size: int
     bench_seq: int                  # sequence length the fusion candidates are timed at
+    pad_id: int = 0                 # what parity rows are padded with (a decoder pools its last non-pad token)
 
     @property
     def n_adapters(self) -> int | None:
@@ -150,7 +151,7 @@ def export_raw(role: str, stage: Path, spec: ExportSpec, g: Graphs, reference) -
     from export import graphs, optimize
     raw = stage / f".raw-{graph_file(role)}"
     inputs, _ = graphs.export_graph(role, g.modules[role], raw, spec.opset, g.token_types, g.n_adapters)
-    feeds = validate.parity_feeds(inputs, g.vocab_size, g.n_adapters)
+    feeds = validate.parity_feeds(inputs, g.vocab_size, g.n_adapters, pad_id=g.pad_id)
     diff = validate.max_abs_diff(reference, validate.ort_runner({role: optimize.session(raw)}), role, feeds)
     validate.check_parity(role, diff, "fp32")
     return raw, inputs, feeds
@@ -286,7 +287,7 @@ def export_bundle(checkpoint, spec: ExportSpec, out=None, *, splits: dict | None
 def build_parser(prog: str = "python export/to_onnx.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--method", choices=METHODS, help="required unless --from-hf (which imports one model)")
     parser.add_argument("--checkpoint", type=Path, help="default: checkpoints/<method>")
     parser.add_argument("--out", type=Path, help="default: bundles/<method>[-<precision>][-merged][-noopt]")
     parser.add_argument("--lora", choices=LORA_MODES, default="switchable", help="ARLISS only")
@@ -298,7 +299,47 @@ def build_parser(prog: str = "python export/to_onnx.py") -> argparse.ArgumentPar
                         help="carry the checkpoint's safetensors in the bundle (torch/), for backend='torch'")
     parser.add_argument("--val-pairs", type=int, default=DEFAULT_VAL_PAIRS,
                         help="validation pairs per domain for the accuracy check (0: the whole split)")
+    imports = parser.add_argument_group("import Hugging Face / TRL / PEFT reward models (export.from_hf)")
+    imports.add_argument("--from-hf", type=Path, metavar="DIR", help="one local *ForSequenceClassification reward model")
+    imports.add_argument("--domain", default="general", help="--from-hf: the name of its one domain")
+    imports.add_argument("--domain-model", action="append", default=[], metavar="DOMAIN=DIR",
+                         help="--method rodos: a reward model per domain")
+    imports.add_argument("--router", type=Path, metavar="DIR", help="--method rodos: a sequence classifier whose "
+                         "id2label names the domains")
+    imports.add_argument("--base", type=Path, metavar="DIR", help="--method arliss: the adapters' base model")
+    imports.add_argument("--adapter", action="append", default=[], metavar="DOMAIN=PEFT_DIR",
+                         help="--method arliss: a LoRA reward adapter per domain (task_type SEQ_CLS)")
+    imports.add_argument("--router-adapter", type=Path, metavar="PEFT_DIR", help="--method arliss: the router adapter")
+    imports.add_argument("--max-length", type=int, help="tokens a graph reads (default: the model's, at most 2048)")
     return parser
+
+
+def _pairs(flags: list[str], name: str) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for flag in flags:
+        domain, sep, path = flag.partition("=")
+        if not sep or not domain or not path:
+            raise ValueError(f"{name} takes DOMAIN=DIR, got '{flag}'")
+        out.append((domain, Path(path)))
+    return tuple(out)
+
+
+def import_spec_of(args: argparse.Namespace):
+    """The ImportSpec the import flags ask for, or None when they ask for none (a trained checkpoint)."""
+    from export.from_hf import ImportSpec
+    if not (args.from_hf or args.domain_model or args.adapter or args.base or args.router or args.router_adapter):
+        return None
+    common = dict(precision=args.precision, optimize=args.optimize, opset=args.opset, max_length=args.max_length)
+    if args.from_hf:
+        if args.method not in (None, "baseline"):
+            raise ValueError(f"--from-hf imports one reward model (method baseline); --method {args.method} imports "
+                             f"with --domain-model/--router (rodos) or --base/--adapter/--router-adapter (arliss)")
+        return ImportSpec("baseline", ((args.domain, args.from_hf),), **common)
+    if args.method == "rodos":
+        return ImportSpec("rodos", _pairs(args.domain_model, "--domain-model"), router=args.router, **common)
+    if args.method == "arliss":
+        return ImportSpec("arliss", _pairs(args.adapter, "--adapter"), router=args.router_adapter, base=args.base, **common)
+    raise ValueError(f"the import flags make a baseline (--from-hf), rodos or arliss bundle, not --method {args.method}")
 
 
 def spec_of(args: argparse.Namespace) -> ExportSpec:
@@ -306,7 +347,16 @@ def spec_of(args: argparse.Namespace) -> ExportSpec:
 
 
 def export_from_args(args: argparse.Namespace) -> Path:
-    """What the command line asks for: ``export_bundle`` with the parsed flags (``build_parser``)."""
+    """What the command line asks for: ``export_bundle`` with the parsed flags (``build_parser``), or
+    ``export.from_hf.import_bundle`` with the import flags."""
+    imported = import_spec_of(args)
+    if imported is not None:
+        from export.from_hf import import_bundle
+        name = "-".join([imported.domains[0] if imported.method == "baseline" else imported.method, "imported"] +
+                        ([args.precision] if args.precision != "fp32" else []))
+        return import_bundle(imported, args.out or Path("bundles") / name)
+    if args.method is None:
+        raise ValueError("give --method (a trained checkpoint) or --from-hf DIR (a Hugging Face reward model)")
     spec = spec_of(args)
     return export_bundle(args.checkpoint or Path("checkpoints") / args.method, spec, args.out or spec.default_out,
                          val_pairs=args.val_pairs or None, torch_weights=args.torch_weights)
@@ -319,8 +369,8 @@ def main(argv=None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError, ExportValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    figures = load_manifest(out, verify=False).export["figures"]
-    print(f"{args.method} {spec_of(args).variant} -> {out}: {json.dumps(figures)}")
+    manifest = load_manifest(out, verify=False)
+    print(f"{manifest.method} {manifest.precision} -> {out}: {json.dumps(manifest.export['figures'])}")
     return 0
 
 

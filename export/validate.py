@@ -43,7 +43,15 @@ class ExportValidationError(RuntimeError):
         self.figures = figures
 
 
-def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seed: int = 0) -> dict[str, np.ndarray]:
+def token_range(vocab_size: int) -> tuple[int, int]:
+    """Random token ids for parity and timing feeds: above the first 1000 (special and byte tokens)
+    where the vocabulary is large enough, its upper half in the tiny vocabularies of tests."""
+    return min(1000, vocab_size // 2), vocab_size
+
+
+def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seed: int = 0,
+                 pad_id: int = 0) -> dict[str, np.ndarray]:
+    """Batch 3 x seq 37, rows right-padded with ``pad_id`` (a decoder's graph finds each row's last token by it)."""
     rng = np.random.default_rng(seed)
     shape = (PARITY_BATCH, PARITY_SEQ)
     mask = np.zeros(shape, dtype=np.int64)
@@ -51,7 +59,7 @@ def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | No
     for row, n in enumerate(PARITY_LENGTHS):
         mask[row, :n] = 1
         types[row, n // 2:n] = 1
-    feeds = {"input_ids": rng.integers(1000, vocab_size, shape, dtype=np.int64) * mask,
+    feeds = {"input_ids": np.where(mask == 1, rng.integers(*token_range(vocab_size), shape, dtype=np.int64), pad_id),
              "attention_mask": mask, "token_type_ids": types}
     if num_adapters:  # a domain row, the router row, another domain row
         feeds["adapter_ids"] = np.array([0, num_adapters - 1, 1 % (num_adapters - 1)], dtype=np.int64)

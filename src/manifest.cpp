@@ -181,6 +181,14 @@ Manifest load_manifest(const std::string &dir, bool verify) {
                    " (the only one this library applies)");
     }
     m.tokenizer = r.need(raw, "tokenizer", json::Type::Object, "dict");
+    // Imported models: a chat template and per-part tokenizers are read by the Python runtime only;
+    // serving such a bundle with the top-level tokenizer's pair encoding would give wrong rewards.
+    if (const json::Value *chat = m.tokenizer.find("chat_template"); chat && !chat->is(json::Type::Null))
+        r.fail("field 'tokenizer.chat_template': this library does not apply chat templates yet; serve the bundle "
+               "with the Python runtime (runtime.RewardEngine)");
+    if (const json::Value *parts = raw.find("parts"); parts && !(parts->is(json::Type::Object) && parts->keys.empty()))
+        r.fail("field 'parts': this library reads one tokenizer per bundle; serve a bundle whose graphs have their "
+               "own tokenizers with the Python runtime (runtime.RewardEngine)");
     std::set<std::string> parents;
     if (const json::Value *tf = m.tokenizer.find("files"))
         for (const std::string &rel : r.strings(*tf, "tokenizer.files")) {
