@@ -19,7 +19,7 @@ the C library and the benchmarks. Schema version 1::
                                                        # are chat-formatted (core.formats)
       "parts": {"<role>": {"tokenizer": {...}, "max_length": int}},   # optional: graphs that read
                                                        # text their own way (RODOS of imported models)
-      "precision": "fp32" | "fp16" | "int8" | "int8-blockwise",          # PRECISIONS
+      "precision": "fp32" | "fp16" | "int8" | "int8-blockwise" | "int4",   # PRECISIONS
       "lora": "switchable" | "merged" | null,          # ARLISS only
       "adapter_ids": {"<domain>": int, ..., "router": int} | null,   # ARLISS switchable only
       "graphs": {"<role>": {"file": str, "inputs": [str], "outputs": [str], "kind": str}},
@@ -50,6 +50,10 @@ Graph roles and kinds (all inputs int64 [batch, seq] unless noted; outputs float
 
 * ``reward`` (baseline, MoRE), ``reward/<domain>`` (RODOS, ARLISS merged): kind ``reward``;
   inputs ``input_ids``, ``attention_mask`` (+ ``token_type_ids``); output ``logits`` [batch, 1].
+* any graph may keep its weights in external-data files (``data``: bundle-relative names, each
+  checksummed in ``files``), as graphs over protobuf's 2 GB limit must; the runtime reads the
+  locations the graph file itself names and refuses one outside the bundle or unlisted before
+  ONNX Runtime opens it (``check_graph_data``).
 * ``router`` (RODOS, ARLISS merged): kind ``router``, same inputs over the *prompt-only*
   encoding (core.text.encode_prompts); output ``logits`` [batch, n_domains].
 * ``switchable`` (ARLISS switchable): kind ``switchable``; inputs as above plus ``adapter_ids``
@@ -64,12 +68,13 @@ from pathlib import Path
 
 from .errors import BundleError
 from .hashing import sha256_file
+from .onnx_refs import GraphFileError, external_locations, outside
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 METHODS = ("baseline", "more", "rodos", "arliss")
 ROUTED_METHODS = ("rodos", "arliss")       # an external router picks each prompt's domain
-PRECISIONS = ("fp32", "fp16", "int8", "int8-blockwise")   # int8: rowwise; both: export.optimize
+PRECISIONS = ("fp32", "fp16", "int8", "int8-blockwise", "int4")   # int8: rowwise; all: export.optimize
 # Precisions older bundles may declare, refused by name with the reason RouteRM dropped them.
 RETIRED_PRECISIONS = {
     "int8-dynamic": "one activation scale per tensor moved more validation decisions than export's 98% guard "
@@ -85,6 +90,7 @@ class Graph:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     kind: str
+    data: tuple[str, ...] = ()      # external-data files its weights are in (bundle-relative; graphs over 2 GB)
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,8 @@ class Manifest:
             "router_max_length": self.router_max_length, "truncation": self.truncation,
             "tokenizer": self.tokenizer, "precision": self.precision, "lora": self.lora,
             "adapter_ids": self.adapter_ids,
-            "graphs": {role: {"file": g.file, "kind": g.kind, "inputs": list(g.inputs), "outputs": list(g.outputs)}
+            "graphs": {role: {"file": g.file, "kind": g.kind, "inputs": list(g.inputs), "outputs": list(g.outputs),
+                              **({"data": list(g.data)} if g.data else {})}
                        for role, g in self.graphs.items()},
             "torch_weights": self.torch_weights, "params": self.params, "export": self.export, "files": self.files,
             **({"parts": self.parts} if self.parts else {}),
@@ -214,7 +221,14 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
         missing = [o for o in KINDS[g["kind"]] if o not in g.get("outputs", [])]
         if missing:
             raise BundleError(f"{where}: graph '{role}' lacks output(s) {missing}")
-        graphs[role] = Graph(role, g["file"], tuple(g.get("inputs", [])), tuple(g["outputs"]), g["kind"])
+        data = g.get("data", [])
+        if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
+            raise BundleError(f"{where}: graphs.{role}.data must be a list of file names")
+        for rel in data:
+            _inside(bundle, rel, f"graphs.{role}.data")
+            if rel not in files:
+                raise BundleError(f"{where}: graph data file '{rel}' has no checksum in 'files'")
+        graphs[role] = Graph(role, g["file"], tuple(g.get("inputs", [])), tuple(g["outputs"]), g["kind"], tuple(data))
     want = expected_roles(method, lora, domains)
     if set(graphs) != want:
         raise BundleError(f"{where}: method '{method}' (lora={lora}) needs graphs {sorted(want)}, has {sorted(graphs)}")
@@ -240,6 +254,23 @@ def load_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
     if verify:
         verify_files(manifest)
     return manifest
+
+
+def check_graph_data(manifest: Manifest, role: str) -> None:
+    """The external-data files graph ``role`` names (read from the graph file itself, before ONNX
+    Runtime opens it) are the ones the manifest lists and checksums, inside the bundle."""
+    graph = manifest.graphs[role]
+    path = manifest.graph_path(role)
+    try:
+        locations = external_locations(path)
+    except (OSError, GraphFileError) as exc:
+        raise BundleError(f"bundle file '{graph.file}' is not a readable ONNX graph ({exc})") from None
+    for location in sorted(locations):
+        rel = (Path(graph.file).parent / location).as_posix() if not outside(location) else None
+        if rel is None or rel not in graph.data:
+            raise BundleError(f"bundle file '{graph.file}' keeps weights in '{location}', which "
+                              + ("is outside the bundle" if rel is None else "the manifest does not list in "
+                                 f"graphs.{role}.data") + "; refusing to open it")
 
 
 def verify_files(manifest: Manifest) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 
 from core import scoring
 from core.formats import TextFormat, encode_router_prompts, encode_rows
-from core.manifest import Graph, Manifest
+from core.manifest import Manifest
 from core.text import PROMPT_MIN_DIVISOR, TRUNCATION_POLICY
 from export import bundle, validate
 from export.hf_model import HFModel, ImportModelError, open_model
@@ -68,6 +68,7 @@ class ImportSpec:
     optimize: bool = True
     opset: int = 17
     max_length: int | None = None
+    external_data: bool = False
 
     def __post_init__(self):
         if self.method not in IMPORT_METHODS:
@@ -82,7 +83,11 @@ class ImportSpec:
                              f"{'--router DIR' if self.method == 'rodos' else '--router-adapter PEFT_DIR'}")
         if (self.method == "arliss") != (self.base is not None):
             raise ValueError("--base names the base model of ARLISS adapters, and only of them")
-        ExportSpec(self.method, self.precision, optimize=self.optimize, opset=self.opset)  # same checks
+        self.export_spec(False)  # the same checks as a trained checkpoint's export
+
+    def export_spec(self, fusable: bool) -> ExportSpec:
+        return ExportSpec(self.method, self.precision, optimize=self.optimize and fusable, opset=self.opset,
+                          external_data=self.external_data)
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -145,7 +150,7 @@ def export_parts(parts: list[Part], spec: ImportSpec, layout: scoring.Layout, ad
     shipped = Shipped()
     for part in parts:
         g = graphs_for(part, layout, adapter_ids)
-        xspec = ExportSpec(spec.method, spec.precision, optimize=spec.optimize and part.hf.fusable, opset=spec.opset)
+        xspec = spec.export_spec(part.hf.fusable)
         reference = validate.torch_runner(g.modules)
         raw, inputs, feeds = export_raw(part.role, stage, xspec, g, reference)
         finish(part.role, raw, inputs, feeds, xspec, g, reference, shipped)
@@ -243,7 +248,7 @@ def texts_and_checks(parts: list[Part], stage: Path, shipped, precision: str) ->
 
 def import_bundle(spec: ImportSpec, out) -> Path:
     """Import as ``spec`` says into the bundle directory ``out``; a failed import leaves ``out`` as it was."""
-    from export.to_onnx import EXPORTER, _prepare_out, graph_file, graph_kind
+    from export.to_onnx import EXPORTER, _prepare_out, graph_entries
     started = time.perf_counter()
     out = Path(out)
     parts, adapter_ids = open_parts(spec)
@@ -269,15 +274,12 @@ def import_bundle(spec: ImportSpec, out) -> Path:
             "figures": {"max_abs_diff": max(shipped.diffs.values()), "bundle_mb": round(bundle.bundle_mb(stage), 3),
                         "export_seconds": round(time.perf_counter() - started, 2)},
         }
-        graphs = {role: Graph(role, graph_file(role), tuple(i.name for i in sess.get_inputs()),
-                              tuple(o.name for o in sess.get_outputs()), graph_kind(role))
-                  for role, sess in shipped.sessions.items()}
         bundle.write_manifest(Manifest(
             path=stage, method=spec.method, domains=domains, base_model=str(top.hf.model.config.name_or_path or top.hf.path.name),
             max_length=top.hf.max_length, router_max_length=router.hf.max_length,
             truncation={"policy": TRUNCATION_POLICY, "prompt_min_divisor": PROMPT_MIN_DIVISOR},
             tokenizer=sections[top.role][0], precision=spec.precision, lora="switchable" if adapter_ids else None,
-            adapter_ids=adapter_ids, graphs=graphs, files={}, params={"total": int(total), "active": int(total)},
+            adapter_ids=adapter_ids, graphs=graph_entries(stage, shipped), files={}, params={"total": int(total), "active": int(total)},
             export=export,
             parts={role: {"tokenizer": sec, "max_length": n} for role, (sec, n) in sections.items() if role != top.role}))
         if out.exists():

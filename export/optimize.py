@@ -25,6 +25,15 @@ constant weight; both face the same guard (``export.validate``: 98% of validatio
   (``accuracy_level`` 4). The finest scales (99.1% of the baseline's decisions kept), but the
   pinned ORT runs it at about fp32 speed on this CPU: it buys size, not speed.
 
+``int4`` is for memory, not speed (edge boards, small GPUs): ``MatMulNBits`` with 4-bit symmetric
+weights in blocks of ``NBITS_BLOCK`` input channels, and the token embedding too. ``MatMulNBits``
+does not touch a ``Gather``, and in a decoder with a 150k-token vocabulary the embedding table is
+about a quarter of the weights (Qwen3-0.6B: 156M of 596M), so left at fp32 it alone would keep the
+bundle near 0.4x fp32; it becomes ``com.microsoft.GatherBlockQuantized`` (4-bit, the same blocks
+along the hidden axis: each looked-up row is dequantized exactly as a MatMulNBits weight column is).
+Both ops need opset 21's 4-bit types, so the graph is converted to opset 21 first (on the graph
+without its weights loaded, which stays under protobuf's 2 GB limit). It faces the same guard.
+
 ONNX Runtime's dynamic quantization (one activation scale per tensor per run) kept 94-97% of
 fp32's validation decisions for every method, under the guard, so it is no RouteRM precision
 (figures: ``results/export.json`` at commit ae01556); ``benchmarks/latency.py`` runs it as the
@@ -48,9 +57,9 @@ FUSIONS = {"plain": None, "fused": {}, "fused-no-skipln": {"enable_skip_layer_no
 BENCH_BATCH, BENCH_SEQ = 8, 64
 
 
-def save_onnx(model: onnx.ModelProto, path: Path) -> None:
-    """Save, moving weights to ``<name>.data`` beside it when the graph is large."""
-    external = model.ByteSize() > EXTERNAL_DATA_BYTES
+def save_onnx(model: onnx.ModelProto, path: Path, external: bool = False) -> None:
+    """Save, moving weights to ``<name>.data`` beside it when the graph is large (or ``external``)."""
+    external = external or model.ByteSize() > EXTERNAL_DATA_BYTES
     onnx.save_model(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
                     location=f"{path.name}.data" if external else None)
 
@@ -108,6 +117,28 @@ def fuse(src: Path, dst: Path, num_heads: int, hidden_size: int, options: dict) 
 
 INT8_SCHEMES = {"int8": "rowwise", "int8-blockwise": "blockwise"}   # precision -> scheme (module docstring)
 INT8_BLOCK = 32
+NBITS_BLOCK = 32      # int4: input channels per weight scale (MatMulNBits) and hidden units per row scale (Gather)
+NBITS_OPSET = 21      # the first opset with 4-bit tensor types
+
+
+def to_int4(src: Path, dst: Path) -> None:
+    """4-bit weights for every constant MatMul and the token embedding (module docstring)."""
+    import logging
+    from onnx import external_data_helper, version_converter
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    model = onnx.load(str(src), load_external_data=False)       # small: weights stay where they are
+    model = version_converter.convert_version(model, NBITS_OPSET)
+    external_data_helper.load_external_data_for_model(model, str(src.parent))
+    log = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level, log.level = log.level, logging.WARNING                 # it logs every node it skips
+    try:
+        quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=NBITS_BLOCK, is_symmetric=True, accuracy_level=4,
+                                         op_types_to_quantize=("MatMul", "Gather"),
+                                         quant_axes=(("MatMul", 0), ("Gather", 1)))
+        quantizer.process()
+    finally:
+        log.level = level
+    save_onnx(quantizer.model.model, dst)
 
 
 def to_int8(src: Path, dst: Path, scheme: str = "rowwise") -> None:
@@ -136,20 +167,36 @@ def to_fp16(src: Path, dst: Path) -> None:
     save_onnx(convert_float_to_float16(onnx.load(str(src)), keep_io_types=True), dst)
 
 
+def remove_graph(path: Path) -> None:
+    """Delete a graph file and the external-data files it names (inside its folder)."""
+    from core.onnx_refs import external_locations, outside
+    for location in external_locations(path):
+        if not outside(location):
+            (path.parent / location).unlink(missing_ok=True)
+    path.unlink()
+
+
 def precision_pass(src: Path, dst: Path, precision: str) -> None:
     if precision == "fp32":
-        shutil.copyfile(src, dst)
+        from core.onnx_refs import external_locations
+        if external_locations(src):      # weights beside it: re-save so that dst names its own data file
+            move_graph(src, dst)
+        else:
+            shutil.copyfile(src, dst)
     elif precision in INT8_SCHEMES:
         to_int8(src, dst, INT8_SCHEMES[precision])
     elif precision == "fp16":
         to_fp16(src, dst)
+    elif precision == "int4":
+        to_int4(src, dst)
     else:
-        raise ValueError(f"precision must be fp32, fp16, {' or '.join(INT8_SCHEMES)}, got '{precision}'")
+        raise ValueError(f"precision must be fp32, fp16, int4 or {' or '.join(INT8_SCHEMES)}, got '{precision}'")
 
 
 def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: dict[str, np.ndarray],
-                 num_heads: int, hidden_size: int) -> dict:
-    """Write the shipped graph to ``dst``: precision pass, and with ``optimize`` the fastest fusion.
+                 num_heads: int, hidden_size: int, external: bool = False) -> dict:
+    """Write the shipped graph to ``dst``: precision pass, and with ``optimize`` the fastest fusion;
+    ``external`` keeps its weights in ``<dst>.data`` whatever its size (else only past 2 GB).
 
     Returns what was measured: ``{"chosen", "cpu_latency_ms": {candidate: ms}, "fused_ops": {...}}``.
     """
@@ -159,6 +206,8 @@ def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: 
         names = list(FUSIONS) if optimize else ["plain"]
         if precision == "fp16" and optimize:
             names = ["fused"]
+        if precision == "int4":   # for size: BERT fusion folds the embedding into EmbedLayerNormalization,
+            names = ["plain"]     # which GatherBlockQuantized cannot replace
         candidates, fused_ops = {}, {}
         for name in names:
             src = plain
@@ -171,13 +220,13 @@ def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: 
         # is a CPU time, recorded for completeness, not what chose the graph).
         latency = latency_ms(candidates, feeds)
         chosen = min(latency, key=latency.get)
-        move_graph(candidates[chosen], dst)
+        move_graph(candidates[chosen], dst, external)
         return {"chosen": chosen, "cpu_latency_ms": latency, "fused_ops": fused_ops.get(chosen, {})}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def move_graph(src: Path, dst: Path) -> None:
+def move_graph(src: Path, dst: Path, external: bool = False) -> None:
     """Move a graph and its external data (if any) under ``dst``'s name, fixing the data location."""
     model = onnx.load(str(src), load_external_data=True)
-    save_onnx(model, dst)
+    save_onnx(model, dst, external)

@@ -32,6 +32,7 @@ class ExportSpec:
     lora: str = "switchable"
     optimize: bool = True
     opset: int = DEFAULT_OPSET
+    external_data: bool = False     # weights in <graph>.onnx.data whatever the size (always past 2 GB)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -42,6 +43,8 @@ class ExportSpec:
             raise ValueError(f"ExportSpec.lora must be one of {LORA_MODES}, got {self.lora!r}")
         if not isinstance(self.optimize, bool):
             raise TypeError(f"ExportSpec.optimize must be a bool, got {type(self.optimize).__name__}")
+        if not isinstance(self.external_data, bool):
+            raise TypeError(f"ExportSpec.external_data must be a bool, got {type(self.external_data).__name__}")
         if isinstance(self.opset, bool) or not isinstance(self.opset, int) or self.opset < MIN_OPSET:
             raise ValueError(f"ExportSpec.opset must be an int >= {MIN_OPSET} (attention export needs it), "
                              f"got {self.opset!r}")

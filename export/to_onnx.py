@@ -1,7 +1,7 @@
 """Export a trained RouteRM checkpoint to a self-describing ONNX bundle.
 
     python export/to_onnx.py --method arliss [--checkpoint DIR] [--out DIR] [--lora switchable|merged]
-                             [--precision fp32|fp16|int8|int8-blockwise] [--optimize/--no-optimize] [--opset 17]
+                             [--precision fp32|fp16|int8|int8-blockwise|int4] [--optimize/--no-optimize] [--opset 17]
                              [--torch-weights] [--val-pairs N]
 
 Defaults: ``--checkpoint checkpoints/<method>`` (what ``make reproduce`` writes; a missing one is an
@@ -164,8 +164,8 @@ def finish(role: str, raw: Path, inputs: list[str], feeds: dict, spec: ExportSpe
     final = raw.parent / graph_file(role)
     bench = optimize.bench_feeds(inputs, g.vocab_size, g.n_adapters, g.bench_seq)
     shipped.optimization[role] = optimize.finish_graph(raw, final, spec.precision, spec.optimize, bench,
-                                                       g.num_heads, g.hidden_size)
-    raw.unlink()
+                                                       g.num_heads, g.hidden_size, spec.external_data)
+    optimize.remove_graph(raw)
     shipped.sessions[role] = optimize.session(final)
     diff = validate.max_abs_diff(reference, validate.ort_runner({role: shipped.sessions[role]}), role, feeds)
     validate.check_parity(role, diff, spec.precision)
@@ -222,17 +222,23 @@ def write_bundle(stage: Path, checkpoint: Path, ckpt: Checkpoint, spec: ExportSp
         "bundle_mb": round(bundle.bundle_mb(stage), 3),
         "export_seconds": round(time.perf_counter() - started, 2),
     }
-    graphs = {role: Graph(role, graph_file(role), tuple(i.name for i in sess.get_inputs()),
-                          tuple(o.name for o in sess.get_outputs()), graph_kind(role))
-              for role, sess in shipped.sessions.items()}
     return bundle.write_manifest(Manifest(
         path=stage, method=ckpt.method, domains=tuple(ckpt.domains), base_model=ckpt.card.base_model,
         max_length=ckpt.card.max_length, router_max_length=router_length(ckpt),
         truncation={"policy": ckpt.card.truncation, "prompt_min_divisor": PROMPT_MIN_DIVISOR},
         tokenizer=bundle.tokenizer_section(ckpt.tokenizer, checkpoint, files, g.token_types),
-        precision=spec.precision, lora=spec.lora_mode, adapter_ids=g.adapter_ids, graphs=graphs, files={},
+        precision=spec.precision, lora=spec.lora_mode, adapter_ids=g.adapter_ids, graphs=graph_entries(stage, shipped), files={},
         params={"total": total, "active": active},
         export=export_section(checkpoint, spec, shipped, guard, pairs, figures), torch_weights=torch_dir))
+
+
+def graph_entries(stage: Path, shipped: Shipped) -> dict:
+    """The manifest's ``graphs``: per shipped role its file, inputs, outputs, kind and external-data files."""
+    from core.onnx_refs import external_locations
+    return {role: Graph(role, graph_file(role), tuple(i.name for i in sess.get_inputs()),
+                        tuple(o.name for o in sess.get_outputs()), graph_kind(role),
+                        tuple(sorted(external_locations(stage / graph_file(role)))))
+            for role, sess in shipped.sessions.items()}
 
 
 def _prepare_out(out: Path) -> Path:
@@ -284,10 +290,12 @@ def export_bundle(checkpoint, spec: ExportSpec, out=None, *, splits: dict | None
 
 # --- command line ---------------------------------------------------------------------------------
 
-def build_parser(prog: str = "python export/to_onnx.py") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python export/to_onnx.py", imports: bool = True) -> argparse.ArgumentParser:
+    """The export flags; ``imports``: also the flags that import Hugging Face / PEFT models (export.from_hf)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", choices=METHODS, help="required unless --from-hf (which imports one model)")
+    parser.add_argument("--method", choices=METHODS, required=not imports,
+                        help="required unless --from-hf (which imports one model)" if imports else None)
     parser.add_argument("--checkpoint", type=Path, help="default: checkpoints/<method>")
     parser.add_argument("--out", type=Path, help="default: bundles/<method>[-<precision>][-merged][-noopt]")
     parser.add_argument("--lora", choices=LORA_MODES, default="switchable", help="ARLISS only")
@@ -295,10 +303,18 @@ def build_parser(prog: str = "python export/to_onnx.py") -> argparse.ArgumentPar
     parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
                         help="ORT transformer fusion, kept where measured faster")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    parser.add_argument("--external-data", action="store_true",
+                        help="keep weights in <graph>.onnx.data beside each graph (always done past 2 GB)")
     parser.add_argument("--torch-weights", action="store_true",
                         help="carry the checkpoint's safetensors in the bundle (torch/), for backend='torch'")
     parser.add_argument("--val-pairs", type=int, default=DEFAULT_VAL_PAIRS,
                         help="validation pairs per domain for the accuracy check (0: the whole split)")
+    if imports:
+        add_import_flags(parser)
+    return parser
+
+
+def add_import_flags(parser: argparse.ArgumentParser) -> None:
     imports = parser.add_argument_group("import Hugging Face / TRL / PEFT reward models (export.from_hf)")
     imports.add_argument("--from-hf", type=Path, metavar="DIR", help="one local *ForSequenceClassification reward model")
     imports.add_argument("--domain", default="general", help="--from-hf: the name of its one domain")
@@ -311,7 +327,6 @@ def build_parser(prog: str = "python export/to_onnx.py") -> argparse.ArgumentPar
                          help="--method arliss: a LoRA reward adapter per domain (task_type SEQ_CLS)")
     imports.add_argument("--router-adapter", type=Path, metavar="PEFT_DIR", help="--method arliss: the router adapter")
     imports.add_argument("--max-length", type=int, help="tokens a graph reads (default: the model's, at most 2048)")
-    return parser
 
 
 def _pairs(flags: list[str], name: str) -> tuple[tuple[str, Path], ...]:
@@ -327,9 +342,11 @@ def _pairs(flags: list[str], name: str) -> tuple[tuple[str, Path], ...]:
 def import_spec_of(args: argparse.Namespace):
     """The ImportSpec the import flags ask for, or None when they ask for none (a trained checkpoint)."""
     from export.from_hf import ImportSpec
-    if not (args.from_hf or args.domain_model or args.adapter or args.base or args.router or args.router_adapter):
+    if not any(getattr(args, flag, None) for flag in ("from_hf", "domain_model", "adapter", "base", "router",
+                                                      "router_adapter")):
         return None
-    common = dict(precision=args.precision, optimize=args.optimize, opset=args.opset, max_length=args.max_length)
+    common = dict(precision=args.precision, optimize=args.optimize, opset=args.opset, max_length=args.max_length,
+                  external_data=args.external_data)
     if args.from_hf:
         if args.method not in (None, "baseline"):
             raise ValueError(f"--from-hf imports one reward model (method baseline); --method {args.method} imports "
@@ -343,7 +360,7 @@ def import_spec_of(args: argparse.Namespace):
 
 
 def spec_of(args: argparse.Namespace) -> ExportSpec:
-    return ExportSpec(args.method, args.precision, args.lora, args.optimize, args.opset)
+    return ExportSpec(args.method, args.precision, args.lora, args.optimize, args.opset, args.external_data)
 
 
 def export_from_args(args: argparse.Namespace) -> Path:

@@ -31,7 +31,7 @@ def merge_results(path: Path, method: str, variant: str, figures: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = build_parser(prog="python -m lab.export_results")
+    parser = build_parser(prog="python -m lab.export_results", imports=False)
     parser.description = __doc__.split("\n\n")[0]
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="the JSON file the figures merge into")
     args = parser.parse_args(argv)

@@ -352,6 +352,7 @@ SECTIONS = {
     "serve": serve_table,
     "add_domain": add_domain_table,
     "fuzz": fuzz_table,
+    "large_model": lambda: _md_file("large_model.md"),
 }
 
 
@@ -363,7 +364,7 @@ PAGES = {
     "docs/serving.md": ("footprint", "serve"),
     "docs/add-domain.md": ("add_domain",),
     "docs/c-library.md": ("fuzz",),
-    "docs/benchmarks.md": ("latency", "profile", "kernels"),
+    "docs/benchmarks.md": ("latency", "large_model", "profile", "kernels"),
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import BundleError
-from core.manifest import Manifest
+from core.manifest import Manifest, check_graph_data
 from .providers import log_once, select_ort_providers, select_torch_device
 
 
@@ -36,6 +36,7 @@ class OrtBackend:
         self.outputs = {}
         for role, graph in manifest.graphs.items():
             path = manifest.graph_path(role)
+            check_graph_data(manifest, role)
             try:
                 session = ort.InferenceSession(str(path), options, providers=self.providers)
             except Exception as exc:  # ORT raises its own Fail/InvalidGraph types; name the file

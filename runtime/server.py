@@ -82,7 +82,7 @@ class HttpError(Exception):
 
 
 # a bundle's precision as TEI names a model's dtype in /info
-_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8", "int8-blockwise": "int8"}
+_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8", "int8-blockwise": "int8", "int4": "int4"}
 
 _QUEUE_STATUS = {QueueFull: (429, "Overloaded"), QueueClosed: (503, "Unhealthy"), QueueTimeout: (504, "Timeout")}
 

@@ -17,6 +17,7 @@ pytest.importorskip("optimum.exporters.onnx")
 
 from export.graphs import graph_modules  # noqa: E402
 from export.optimize import session  # noqa: E402
+from export.bundle import bundle_mb  # noqa: E402
 from export.spec import ExportSpec  # noqa: E402
 from export.to_onnx import export_bundle, main  # noqa: E402
 from export.validate import ort_runner, torch_runner  # noqa: E402
@@ -161,7 +162,8 @@ def test_script_runs_from_repo_root_and_reports_wrong_method(tiny_checkpoints, t
     assert "holds method 'rodos', not 'more'" in proc.stderr
 
 
-QUANT_OPS = {"int8": ("MatMulInteger", "DynamicQuantizeLinear"), "int8-blockwise": ("MatMulNBits", "MatMulInteger")}
+QUANT_OPS = {"int8": ("MatMulInteger", "DynamicQuantizeLinear"), "int8-blockwise": ("MatMulNBits", "MatMulInteger"),
+             "int4": ("GatherBlockQuantized", "MatMulInteger")}
 
 
 @pytest.mark.parametrize("method,lora,precision", [("arliss", "switchable", "int8"), ("more", "switchable", "int8-blockwise"),
@@ -183,6 +185,17 @@ def test_reduced_precision_exports_keep_accuracy(tiny_checkpoints, tiny_splits, 
     for role, graph in m.graphs.items():          # inputs int64, outputs fp32 whatever the precision
         sess = session(m.graph_path(role))
         assert [o.type for o in sess.get_outputs()] == ["tensor(float)"] * len(graph.outputs)
+
+
+def test_int4_faces_the_guard_and_quantizes_the_embedding_too(tiny_checkpoints, tiny_splits, tmp_path):
+    out = export_bundle(tiny_checkpoints["baseline"], ExportSpec("baseline", "int4"), tmp_path / "b",
+                        splits=tiny_splits, val_pairs=8)
+    m = load_manifest(out)
+    assert m.export["figures"]["decision_agreement"] >= 0.98
+    ops = [n.op_type for n in onnx.load(str(m.graph_path("reward"))).graph.node]
+    assert ops.count("GatherBlockQuantized") >= 1 and "MatMulNBits" in ops and "MatMulInteger" not in ops
+    fp32 = export_bundle(tiny_checkpoints["baseline"], ExportSpec("baseline"), tmp_path / "f", splits=tiny_splits, val_pairs=8)
+    assert bundle_mb(out) < 0.5 * bundle_mb(fp32)
 
 
 def test_int8_guard_refuses_on_disagreement_not_on_accuracy_noise():
@@ -302,7 +315,7 @@ def test_manifest_reads_back_as_the_json_export_wrote(bundles, tmp_path, method,
 @pytest.mark.parametrize("precision, match", [
     ("int8-dynamic", r"field 'precision' is 'int8-dynamic', which RouteRM no longer serves: one activation scale "
                      r"per tensor .* re-export the checkpoint with precision 'int8'"),
-    ("int4", r"field 'precision' is 'int4', expected one of \('fp32', 'fp16', 'int8', 'int8-blockwise'\)"),
+    ("int3", r"field 'precision' is 'int3', expected one of \('fp32', 'fp16', 'int8', 'int8-blockwise', 'int4'\)"),
     (8, r"field 'precision' is 8, expected one of"),
 ])
 def test_manifest_refuses_a_precision_routerm_does_not_serve(bundles, tmp_path, precision, match):
@@ -318,4 +331,4 @@ def test_help_runs_from_the_repo_root_and_from_elsewhere(tmp_path, script):
     for cwd, path in ((REPO, script), (tmp_path, str(REPO / script))):
         proc = subprocess.run([sys.executable, path, "--help"], cwd=cwd, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert "--precision {fp32,fp16,int8,int8-blockwise}" in proc.stdout
+        assert "--precision {fp32,fp16,int8,int8-blockwise,int4}" in proc.stdout

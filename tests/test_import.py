@@ -227,3 +227,17 @@ def test_reasoning_in_a_qwen3_answer_is_refused_not_misread(hf_root, tmp_path):
     engine = RewardEngine.from_bundle(bundle)
     with pytest.raises(ValueError, match="response 0 holds '</think>'"):
         engine.score(["2+2?"], ["<think>add</think>4"])
+
+
+def test_the_command_line_imports_and_names_bad_flags(hf_root, tmp_path, capsys):
+    from export.to_onnx import main
+    model = tiny_reward_model("llama", hf_root)
+    assert main(["--from-hf", str(model), "--domain", "chat", "--out", str(tmp_path / "llama")]) == 0
+    assert "baseline fp32 ->" in capsys.readouterr().out
+    assert RewardEngine.from_bundle(tmp_path / "llama").domains == ("chat",)
+    assert main(["--method", "rodos", "--domain-model", "math", "--router", str(model)]) == 2
+    assert "--domain-model takes DOMAIN=DIR, got 'math'" in capsys.readouterr().err
+    assert main(["--from-hf", str(model), "--method", "arliss"]) == 2
+    assert "--from-hf imports one reward model" in capsys.readouterr().err
+    assert main(["--method", "arliss", "--adapter", f"a={model}", "--router-adapter", str(model)]) == 2
+    assert "--base names the base model" in capsys.readouterr().err

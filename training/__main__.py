@@ -16,6 +16,7 @@ import sys
 from models.checkpoint import METHODS, load_checkpoint
 from training.add_domain import ROUTER_SCHEMES, SCHEMES, add_domain, routing_note, write_router_features
 from training.config import QUICK, TrainConfig
+from training.device import resolve as resolve_device
 from core.data import load_splits
 from training.evaluate import evaluate
 from training.methods import train
@@ -25,7 +26,7 @@ def config_from_args(args) -> TrainConfig:
     cfg = QUICK if args.quick else TrainConfig()
     changes = {k: v for k, v in {
         "base_model": args.base_model, "train_pairs_per_domain": args.pairs_per_domain,
-        "epochs": args.epochs, "max_length": args.max_length, "out_dir": args.out_dir,
+        "epochs": args.epochs, "max_length": args.max_length, "out_dir": args.out_dir, "device": args.device,
     }.items() if v is not None}
     return cfg.with_(**changes)
 
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--out-dir")
+    parser.add_argument("--device", choices=("cuda", "cpu"), help="train on (default: CUDA when available, else the CPU)")
     parser.add_argument("--from", dest="source", help="add-domain: the checkpoint to grow; router-features: the "
                                                       "checkpoint to store them in")
     parser.add_argument("--domain", help="add-domain: the new domain's name")
@@ -75,6 +77,11 @@ def main(argv=None) -> int:
             print(routing_note(routed, args.domain))
         return 0
     cfg = config_from_args(args)
+    try:
+        resolve_device(cfg.device)          # before any data is read: a GPU asked for and missing is said now
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     splits = load_splits(cfg.domains)
     methods = METHODS if args.method == "all" else (args.method,)
     for method in methods:

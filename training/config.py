@@ -46,6 +46,7 @@ class TrainConfig:
     router_aux_loss_coef: float = 0.01
     seed: int = 0
     out_dir: str = "checkpoints"
+    device: str | None = None                # "cuda" | "cpu"; None: CUDA when available (training.device)
 
     def __post_init__(self):
         if self.model_choice not in MODEL_CHOICES:
@@ -72,9 +73,10 @@ class TrainConfig:
         ``make reproduce`` keeps a checkpoint whose card holds these: a new router length does not
         retrain the baseline.
         """
-        return {k: v for k, v in self.to_dict().items() if k not in UNUSED_BY.get(method, ())}
+        return {k: v for k, v in self.to_dict().items() if k not in UNUSED_BY.get(method, ()) and k not in RUN_ONLY}
 
 
+RUN_ONLY = ("device",)   # where a run happens, not what it makes: a checkpoint trained on a GPU is kept on a CPU box
 _ROUTER = ("router_max_length", "router_examples_per_domain", "router_lr")
 _LORA = ("lora_lr", "lora_r", "lora_alpha")
 _MOE = ("num_experts", "top_k", "moe_layers", "expert_noise", "router_aux_loss_coef")

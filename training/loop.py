@@ -2,7 +2,7 @@
 
 One optimisation recipe for every method: AdamW with weight decay on matrices only
 (never on biases, norms or embeddings), transformers' linear schedule with warm-up, gradient
-clipping, a 10x learning rate for the fresh heads (``head_lr``), bf16 autocast on the CPU (about 1.9x the fp32 step rate on AVX512-BF16 machines; the
+clipping, a 10x learning rate for the fresh heads (``head_lr``), bf16 autocast (on CUDA GPUs with bf16, and on CPUs with bf16 hardware: about 1.9x the fp32 step rate on AVX512-BF16 machines; the
 weights and the optimizer stay fp32), and model choice on a validation set: the starting point and
 ``eval_points`` evaluations spread over the run, scored by validation accuracy (the mean over
 domains for a multi-domain run, the test metric); the trainable weights of the best one are restored
@@ -28,6 +28,7 @@ from models.base import bradley_terry_loss
 from core.text import Encoded
 from models.base import collate
 from core.stats import domain_mean
+from training.device import current, to_device
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,18 @@ def _say_fp32_once() -> None:
 
 
 def autocast(enabled: bool):
-    """bf16 autocast on the CPU when asked and the CPU has bf16 hardware; else fp32 (said once)."""
+    """bf16 autocast when asked, on a GPU that has bf16 or a CPU with bf16 hardware; else fp32 (said once)."""
+    if current() == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16) if enabled and torch.cuda.is_bf16_supported() else nullcontext()
     if enabled and not native_bf16():
         _say_fp32_once()
         enabled = False
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+def batch_of(encoded: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Padded tensors of ``encoded`` on the run's device (training.device)."""
+    return to_device(collate(encoded, pad_id))
 
 
 def length_batches(lengths: list[int], batch_size: int, seed: int, bucket_window: int = 32) -> list[list[int]]:
@@ -174,7 +182,7 @@ def _pair_lengths(chosen: list[Encoded], rejected: list[Encoded]) -> list[int]:
 
 def _pair_rewards(score_fn, chosen: list[Encoded], rejected: list[Encoded], idx: list[int], pad_id: int):
     """Score rows ``idx`` as one batch (B chosen then B rejected): (r_chosen [B], r_rejected [B], aux or None), fp32."""
-    rewards, aux = score_fn(collate([chosen[i] for i in idx] + [rejected[i] for i in idx], pad_id))
+    rewards, aux = score_fn(batch_of([chosen[i] for i in idx] + [rejected[i] for i in idx], pad_id))
     rewards = rewards.float()
     return rewards[: len(idx)], rewards[len(idx):], aux
 
@@ -199,7 +207,7 @@ def pairwise_validation(score_fn, chosen: list[Encoded], rejected: list[Encoded]
                   for s in range(0, len(order), batch_size)]
         perm = torch.tensor(order)
         c, r = torch.empty(len(chosen)), torch.empty(len(chosen))
-        c[perm], r[perm] = torch.cat([x[0] for x in scored]), torch.cat([x[1] for x in scored])
+        c[perm], r[perm] = torch.cat([x[0] for x in scored]).cpu(), torch.cat([x[1] for x in scored]).cpu()
         correct = (c > r).numpy()
         mean, per_domain = domain_mean(correct, names)
         out = {"loss": float(bradley_terry_loss(c, r)), "accuracy": mean,
@@ -233,7 +241,7 @@ def classifier_validation(logits_fn, examples: list[Encoded], labels: list[int],
     target = torch.tensor(labels)
 
     def validate() -> dict:
-        logits = torch.cat([logits_fn(collate(examples[s:s + batch_size], pad_id)).float()
+        logits = torch.cat([logits_fn(batch_of(examples[s:s + batch_size], pad_id)).float().cpu()
                             for s in range(0, len(examples), batch_size)])
         return {"loss": float(F.cross_entropy(logits, target)),
                 "accuracy": float((logits.argmax(-1) == target).float().mean()), "examples": len(examples)}
@@ -248,6 +256,7 @@ def train_classifier(logits_fn: Callable[[dict], torch.Tensor], named_params, mo
     target = torch.tensor(labels)
 
     def step(idx: list[int]) -> torch.Tensor:
-        return F.cross_entropy(logits_fn(collate([examples[i] for i in idx], pad_id)).float(), target[idx])
+        logits = logits_fn(batch_of([examples[i] for i in idx], pad_id)).float()
+        return F.cross_entropy(logits, target[idx].to(logits.device))
 
     return run_steps(step, named_params, modules, [len(e.input_ids) for e in examples], cfg, desc, validate)

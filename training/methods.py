@@ -18,7 +18,9 @@ from transformers import AutoConfig
 from models.arliss import ROUTER, ArlissConfig, ArlissModel
 from models.base import default_pooling
 from models.reward import RewardModel
+from training import device
 from training.config import TrainConfig
+from training.device import place
 from training.recipe import (base_model, pairwise_run, probe_reward, probe_router, probed_reward_head, reward_model,
                              router_run, save_card, score_fn, set_linear, store_router_features, summary, tokenizer)
 from training.router_store import arliss_body, rodos_body
@@ -127,7 +129,7 @@ def train_arliss(splits: dict, cfg: TrainConfig) -> dict:
     acfg = ArlissConfig(domains=cfg.domains, base_model=str(Path(base_model(cfg)).resolve()),
                         pad_token_id=tok.pad_token_id, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, pooling=default_pooling(base_cfg),
                         lora_layers=top)
-    model = ArlissModel.new(acfg).train()
+    model = place(ArlissModel.new(acfg)).train()
     runs = {"router": arliss_router(model, splits, cfg, tok)}
     for domain in cfg.domains:
         runs[domain] = arliss_reward_adapter(model, splits, cfg, tok, domain)
@@ -150,6 +152,8 @@ def train(method: str, splits: dict, cfg: TrainConfig) -> dict:
         raise ValueError(f"unknown method '{method}'; choose from {list(TRAINERS)}")
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    stats = TRAINERS[method](splits, cfg)
+    with device.use(device.resolve(cfg.device)) as where:
+        stats = TRAINERS[method](splits, cfg)
+    stats["device"] = where
     stats["wall_seconds"] = time.perf_counter() - start
     return stats

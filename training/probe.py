@@ -28,8 +28,7 @@ import torch.nn.functional as F
 
 from models.reward import score_head
 from core.text import Encoded
-from models.base import collate
-from training.loop import autocast
+from training.loop import autocast, batch_of
 from core.stats import domain_mean
 
 LAMBDAS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -44,7 +43,7 @@ def pooled_features(pool_fn: Callable[[dict], torch.Tensor], encoded: list[Encod
     chunks = []
     with torch.inference_mode(), autocast(bf16):
         for s in range(0, len(order), batch_size):
-            chunks.append(pool_fn(collate([encoded[i] for i in order[s:s + batch_size]], pad_id)).float())
+            chunks.append(pool_fn(batch_of([encoded[i] for i in order[s:s + batch_size]], pad_id)).float().cpu())
     out = torch.empty(len(encoded), chunks[0].shape[1])
     out[torch.tensor(order)] = torch.cat(chunks)
     return out

@@ -30,6 +30,7 @@ from models.base import default_base_model, default_pooling, freeze_lower_layers
 from models.checkpoint import CheckpointCard
 from models.reward import RewardModel
 from training.config import TrainConfig
+from training.device import current, place
 from training.loop import (LoopConfig, classifier_validation, pairwise_validation, train_classifier,
                            train_pairwise)
 from training.probe import FeatureCache, fit_pairwise_head, fit_pairwise_mlp, fit_router_head, pooled_features
@@ -109,14 +110,14 @@ def feature_key(cfg: TrainConfig, kind: str, texts: list[str], **extra) -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def _frozen_base(base: str, pad_token_id: int) -> RewardModel:
-    """The pretrained base model, loaded once for every feature-cache miss of a run."""
-    return RewardModel.from_base(base, 1, pad_token_id).eval()
+def _frozen_base(base: str, pad_token_id: int, where: str) -> RewardModel:
+    """The pretrained base model on device ``where``, loaded once for every feature-cache miss of a run."""
+    return RewardModel.from_base(base, 1, pad_token_id).to(where).eval()
 
 
 def base_pooler(cfg: TrainConfig, tok):
     """``pool_fn(batch) -> [B, H]`` of the pretrained base model (what every head starts from)."""
-    model = _frozen_base(base_model(cfg), tok.pad_token_id)
+    model = _frozen_base(base_model(cfg), tok.pad_token_id, current())
     return lambda b: model.pooled(b["input_ids"], b["attention_mask"],
                                   **({"token_type_ids": b["token_type_ids"]} if "token_type_ids" in b else {}))
 
@@ -246,7 +247,7 @@ def reward_model(cfg: TrainConfig, tok, num_labels: int = 1, train_layers: int |
         if train_layers is not None and i < layers - train_layers:
             raise ValueError(f"MoE layer {i} is frozen (train_layers={train_layers} of {layers}); "
                              f"choose moe_layers among the top {train_layers}")
-    return model.train()
+    return place(model).train()
 
 
 def score_fn(model: RewardModel):
