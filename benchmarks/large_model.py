@@ -43,6 +43,7 @@ QWEN3_06B = dict(hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
 PRECISIONS = ("fp32", "int8", "int4")
 ENGINES = tuple(f"routerm-{p}" for p in PRECISIONS) + ("hf-eager", "optimum-ort")
 ROW_TOKENS = 256
+WORKER_TIMEOUT_S = 1800
 BATCHES = (1, 4)
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -150,7 +151,8 @@ def make_engine(name: str, model: Path, bundles: dict, threads: int):
     session = onnxruntime.InferenceSession(str(bundles["fp32"] / "reward.onnx"), options, providers=["CPUExecutionProvider"])
     ort_model = ORTModelForSequenceClassification(config=AutoConfig.from_pretrained(model), session=session,
                                                   use_io_binding=False, model_save_dir=str(bundles["fp32"]))
-    return lambda p, r: ort_model(**ids(p, r)).logits[:, 0].numpy()
+    import numpy as np
+    return lambda p, r: np.asarray(ort_model(**ids(p, r)).logits)[:, 0]
 
 
 def worker(conn, name: str, model: str, bundles: dict, threads: int) -> None:
@@ -161,9 +163,13 @@ def worker(conn, name: str, model: str, bundles: dict, threads: int) -> None:
     _reset_peak()
     base = _status_mb("VmRSS") or 0.0
     start = time.perf_counter()
-    score = make_engine(name, Path(model), {k: Path(v) for k, v in bundles.items()}, threads)
-    prompts, responses = rows(max(BATCHES))
-    score(prompts[:1], responses[:1])                       # first runs allocate
+    try:
+        score = make_engine(name, Path(model), {k: Path(v) for k, v in bundles.items()}, threads)
+        prompts, responses = rows(max(BATCHES))
+        score(prompts[:1], responses[:1])                   # first runs allocate
+    except Exception as exc:  # reported to the parent, which stops the run naming the engine
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        return
     conn.send({"load_s": time.perf_counter() - start})
     while True:
         message = conn.recv()
@@ -237,6 +243,24 @@ def records_of(timed: dict, loads: dict, peaks: dict, bundles: dict, config: dic
     return out
 
 
+COMPARED = (("routerm-int8", "routerm-fp32"), ("routerm-int4", "routerm-fp32"), ("routerm-fp32", "optimum-ort"),
+            ("routerm-fp32", "hf-eager"))
+
+
+def ratios(data: dict, batch: int) -> list[str]:
+    """Per-round pairs/s ratios of COMPARED engines at ``batch``, said in words when within noise."""
+    by = {(r["engine"], r["batch_size"]): r["pairs_per_s_rounds"] for r in data["records"]}
+    out = []
+    for a, b in COMPARED:
+        if (a, batch) not in by or (b, batch) not in by:
+            continue
+        per = [x / y for x, y in zip(by[(a, batch)], by[(b, batch)])]
+        noise = " (within noise: the rounds fall on both sides of 1)" if min(per) <= 1 <= max(per) else ""
+        out.append(f"- {a} / {b} at batch {batch}: {statistics.median(per):.2f}x "
+                   f"(rounds {min(per):.2f}-{max(per):.2f}){noise}")
+    return out
+
+
 def markdown(data: dict) -> str:
     lines = ["| engine | batch | pairs/s | p50 ms | p95 ms | GEMM share | bundle MB | export s | load s | peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -247,10 +271,12 @@ def markdown(data: dict) -> str:
                      f"{r['p95_ms']:.0f} | {r['gemm_share']:.2f} | {opt(r['bundle_mb'])} | {opt(r['export_s'])} | "
                      f"{r['load_s']:.1f} | {r['peak_rss_mb']:.0f} |")
     m = data["machine"]
+    lines += ["", "Pairs/s ratios, median over rounds (each round times every engine in turn):", "",
+              *ratios(data, max(BATCHES))]
     lines += ["", f"A random-weight `Qwen3ForSequenceClassification` of Qwen3-0.6B's shape ({data['params_m']:.0f}M "
                   f"parameters, {data['config']['num_hidden_layers']} layers), {ROW_TOKENS}-token rows, "
-                  f"{m['threads']} threads on {m['cpu']}; load average {m['load_start']} at start, {m['load_end']} at "
-                  f"end; measured GEMM rate {data['gemm']['fp32']:.0f} GFLOP/s fp32, {data['gemm']['int8']:.0f} "
+                  f"{m['threads']} threads on {m['cpu']}; load average {m['load_before_timing']} before timing (two minutes "
+                  f"after the exports and loads), {m['load_end']} at the end; measured GEMM rate {data['gemm']['fp32']:.0f} GFLOP/s fp32, {data['gemm']['int8']:.0f} "
                   f"GOP/s int8. GEMM share: matmul FLOPs per second over that rate (int8 and int4 engines over the "
                   f"int8 rate). Random weights give speed and memory only: decision agreement and accuracy need real "
                   f"weights, so the int8 and int4 bundles are unvalidated. Written by `python benchmarks/large_model.py`."]
@@ -265,7 +291,11 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, default=QWEN3_06B["num_hidden_layers"], help="fewer for a smoke run")
     parser.add_argument("--vocab", type=int, help="a smaller vocabulary for a smoke run")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where large_model.{json,md} go")
+    parser.add_argument("--render", action="store_true", help="only rewrite large_model.md from large_model.json")
     args = parser.parse_args(argv)
+    if args.render:
+        (args.out / "large_model.md").write_text(markdown(json.loads((args.out / "large_model.json").read_text())))
+        return 0
     from benchmarks.latency_machine import cpu_name
     load_start = os.getloadavg()[0]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -281,8 +311,15 @@ def main(argv=None) -> int:
                                                 args.threads), daemon=True)
         proc.start()
         procs.append(proc)
-        loads[name] = here.recv()["load_s"]
+        if not here.poll(WORKER_TIMEOUT_S):
+            raise SystemExit(f"engine {name} did not load within {WORKER_TIMEOUT_S}s (exit code {proc.exitcode})")
+        reply = here.recv()
+        if "error" in reply:
+            raise SystemExit(f"engine {name} failed to load: {reply['error']}")
+        loads[name] = reply["load_s"]
         workers[name] = here
+    time.sleep(120)                      # let the load of exporting and loading decay before timing
+    load_timing = os.getloadavg()[0]
     rates = gemm_rates(config, args.threads)
     timed = time_engines(workers, args.rounds, {1: 3, 4: 2})
     peaks = {}
@@ -294,7 +331,7 @@ def main(argv=None) -> int:
     params = sum(v for k, v in json.loads((bundles["fp32"] / "manifest.json").read_text())["params"].items() if k == "total")
     data = {"config": config, "params_m": params / 1e6, "gemm": rates,
             "machine": {"cpu": cpu_name(), "threads": args.threads, "load_start": round(load_start, 2),
-                        "load_end": round(os.getloadavg()[0], 2)},
+                        "load_before_timing": round(load_timing, 2), "load_end": round(os.getloadavg()[0], 2)},
             "records": records_of(timed, loads, peaks, bundles, config, rates)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "large_model.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -57,11 +57,25 @@ FUSIONS = {"plain": None, "fused": {}, "fused-no-skipln": {"enable_skip_layer_no
 BENCH_BATCH, BENCH_SEQ = 8, 64
 
 
+def tensor_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the weights held in the graph (initializers, Constant-node tensors); ``ByteSize()``
+    cannot answer past protobuf's 2 GB limit, which is when the answer matters."""
+    def held(t) -> int:
+        return len(t.raw_data) + 4 * (len(t.float_data) + len(t.int32_data)) + 8 * (len(t.int64_data) + len(t.double_data))
+    total = sum(held(t) for t in model.graph.initializer)
+    for node in model.graph.node:
+        for attr in node.attribute:
+            total += (held(attr.t) if attr.HasField("t") else 0) + sum(held(t) for t in attr.tensors)
+    return total
+
+
 def save_onnx(model: onnx.ModelProto, path: Path, external: bool = False) -> None:
     """Save, moving weights to ``<name>.data`` beside it when the graph is large (or ``external``)."""
-    external = external or model.ByteSize() > EXTERNAL_DATA_BYTES
+    external = external or tensor_bytes(model) > EXTERNAL_DATA_BYTES
+    # convert_attribute: the TorchScript exporter leaves some large tensors as Constant-node attributes,
+    # which would keep a 0.6B model's graph over protobuf's 2 GB limit.
     onnx.save_model(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
-                    location=f"{path.name}.data" if external else None)
+                    location=f"{path.name}.data" if external else None, convert_attribute=external)
 
 
 def session(path: Path | bytes, threads: int = 2) -> ort.InferenceSession:
