@@ -30,6 +30,13 @@ from core.text import TRUNCATION_POLICY, Encoded, encode_pairs, encode_prompts, 
 Row = str | list   # a text, or chat messages [{"role", "content"}]
 
 
+class Formatted(str):
+    """A whole conversation as text its model's chat template already wrote (vLLM's ``/classify``
+    ``input``: RLHF stacks format with the reward model's template and send the text). A chat-format
+    graph reads it as is (no template, no special tokens added; a long one keeps its end, which a
+    decoder pools); a pair-format graph reads it as a prompt with an empty response, like any text."""
+
+
 @dataclass(frozen=True)
 class TextFormat:
     """How one graph reads text: its tokenizer, token budget, truncation policy, chat format, pad id.
@@ -63,6 +70,8 @@ def encode_rows(fmt: TextFormat, prompts: list[Row], responses: list[Row]) -> li
     if fmt.chat is None:
         return encode_pairs(fmt.tokenizer, [flatten(p, "prompt") for p in prompts],
                             [flatten(r, "response") for r in responses], fmt.max_length, fmt.policy)
+    if any(isinstance(p, Formatted) for p in prompts):
+        return _mixed(fmt, prompts, responses)
     rows = [conversation(p, r) for p, r in zip(prompts, responses)]
     _check_think(fmt.chat, [r for _, r in rows])
     split = [fmt.chat.render_pair(p, r) for p, r in rows]
@@ -74,6 +83,22 @@ def encode_rows(fmt: TextFormat, prompts: list[Row], responses: list[Row]) -> li
             kept_head, kept_tail = truncate_pair(head_ids, tail_ids, fmt.max_length, fmt.policy)
             ids = kept_head + kept_tail
         out.append(_encoded(fmt, ids))
+    return out
+
+
+def _tail(fmt: TextFormat, ids: list[int]) -> Encoded:
+    return _encoded(fmt, ids[len(ids) - fmt.max_length:] if len(ids) > fmt.max_length else ids)
+
+
+def _mixed(fmt: TextFormat, prompts: list[Row], responses: list[Row]) -> list[Encoded]:
+    """Chat format with some rows already formatted (:class:`Formatted`): those read as is."""
+    out: list = [None] * len(prompts)
+    plain = [i for i, p in enumerate(prompts) if not isinstance(p, Formatted)]
+    done = [i for i, p in enumerate(prompts) if isinstance(p, Formatted)]
+    for i, e in zip(plain, encode_rows(fmt, [prompts[i] for i in plain], [responses[i] for i in plain]) if plain else []):
+        out[i] = e
+    for i, ids in zip(done, _ids(fmt.tokenizer, [prompts[i] + flatten(responses[i], "response") for i in done])):
+        out[i] = _tail(fmt, ids)
     return out
 
 
@@ -98,9 +123,8 @@ def encode_router_prompts(fmt: TextFormat, prompts: list[Row]) -> list[Encoded]:
     """Unpadded ids of each prompt alone, the router's input (module docstring)."""
     if fmt.chat is None:
         return encode_prompts(fmt.tokenizer, [flatten(p, "prompt") for p in prompts], fmt.max_length)
-    texts = [fmt.chat.render(conversation(p, "")[0]) for p in prompts]
-    return [_encoded(fmt, ids[len(ids) - fmt.max_length:] if len(ids) > fmt.max_length else ids)
-            for ids in _ids(fmt.tokenizer, texts)]
+    texts = [p if isinstance(p, Formatted) else fmt.chat.render(conversation(p, "")[0]) for p in prompts]
+    return [_tail(fmt, ids) for ids in _ids(fmt.tokenizer, texts)]
 
 
 def row_key(row: Row):

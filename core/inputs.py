@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 
 from core.chat import check_messages
+from core.formats import Formatted
 from core.text import clean_text
 
 
@@ -35,7 +36,8 @@ def check_row(item, name: str):
     """One prompt or response: a str, or a list of chat messages (``core.chat.check_messages``);
     lone surrogates become U+FFFD. TypeError/ValueError naming ``name`` otherwise."""
     if isinstance(item, str):
-        return clean_text(item, name)
+        text = clean_text(item, name)
+        return Formatted(text) if isinstance(item, Formatted) else text
     if isinstance(item, list):
         return [{"role": m["role"], "content": clean_text(m["content"], f"{name} content")}
                 for m in check_messages(item, name)]

@@ -15,10 +15,13 @@ Answer::
 
 ``model`` names what to score with: the bundle (its directory name, or left out) routes each row as
 usual; a domain's name scores every row with that domain (``GET /v1/models`` lists the names it
-accepts, as vLLM and OpenAI-style servers do). An input text is one sequence, as in TEI's single
-text: a prompt with an empty response, routed on. A chat conversation ends with the response
-being judged: its last assistant turn is the response, the turns before it the prompt, written as
-the preference data writes dialogue (``Human: ...`` / ``Assistant: ...``, runtime.integrations.trl).
+accepts, as vLLM and OpenAI-style servers do). An input text is one sequence the model reads as
+vLLM reads it (``core.formats.Formatted``): for a bundle with a chat template (an imported decoder
+reward model) the conversation as its template already wrote it, read as is, as RLHF stacks send
+it; for other bundles a prompt with an empty response, as in TEI's single text. Either is routed
+on. A chat conversation ends with the response being judged: its last assistant turn is the
+response, the turns before it the prompt, written with the bundle's chat template, or else as the
+preference data writes dialogue (``Human: ...`` / ``Assistant: ...``, ``core.chat.flatten``).
 
 Errors use OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, so the clients of
 these stacks show the message: an unknown ``model`` is 404, a malformed body 400 (vLLM's status for
@@ -29,6 +32,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from core.formats import Formatted
 from core.scoring import sigmoid
 
 from .engine import RewardEngine
@@ -94,7 +98,7 @@ def parse_classify(body, engine: RewardEngine) -> tuple[list[str], list[str], li
         texts = [texts] if isinstance(texts, str) else texts
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise ApiError(400, "field 'input' must be a string or a non-empty list of strings", param="input")
-        pairs = [(t, "") for t in texts]
+        pairs = [(Formatted(t), "") for t in texts]   # as vLLM reads it: the text the model reads
     domain = model if model is not None and model != names[0] else None
     domains = None if domain is None else [domain] * len(pairs)
     return [p for p, _ in pairs], [r for _, r in pairs], domains, activation, model or names[0]

@@ -188,6 +188,13 @@ def test_bad_models_are_refused_by_name(hf_root, tmp_path):
     from transformers import FNetConfig
     (arch / "config.json").write_text(json.dumps({**FNetConfig(num_labels=1).to_dict(), "model_type": "fnet"}))
     refused(ImportSpec("baseline", (("g", arch),)), out, "fnet", "ONNX export config")
+    from transformers import AutoConfig, AutoModelForCausalLM
+    lm = copy_model(good, tmp_path / "lm")                 # a base LM: its score head would be random
+    for f in lm.glob("*.safetensors"):
+        f.unlink()
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(good)).save_pretrained(lm)
+    refused(ImportSpec("baseline", (("g", lm),)), out, "no trained classification head", "score.weight")
     template = copy_model(good, tmp_path / "template")
     (template / "chat_template.jinja").write_text(
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | upper }}<|im_end|>\n{% endfor %}")
@@ -241,3 +248,23 @@ def test_the_command_line_imports_and_names_bad_flags(hf_root, tmp_path, capsys)
     assert "--from-hf imports one reward model" in capsys.readouterr().err
     assert main(["--method", "arliss", "--adapter", f"a={model}", "--router-adapter", str(model)]) == 2
     assert "--base names the base model" in capsys.readouterr().err
+
+
+def test_vllm_classify_on_an_imported_bundle_reads_what_vllm_reads(hf_root, tmp_path):
+    """``input``: the conversation as the model's template wrote it, read as is; ``messages``: formatted here."""
+    pytest.importorskip("uvicorn")
+    from runtime.server import ServerConfig
+    from test_server import Server, call
+    model = tiny_reward_model("qwen3", hf_root)
+    engine = RewardEngine.from_bundle(import_bundle(ImportSpec("baseline", (("g", model),)), tmp_path / "q3"), threads=1)
+    conversation = [{"role": "user", "content": "Grüße! 2+2?"}, {"role": "assistant", "content": "4, sicher."}]
+    text = AutoTokenizer.from_pretrained(model).apply_chat_template(conversation, tokenize=False)
+    want = transformers_reward(model, conversation[:1], conversation[1:])
+    server = Server(engine, ServerConfig(max_wait_ms=5))
+    try:
+        for body in ({"input": [text]}, {"messages": conversation}):
+            status, out = call(server.url, "/v1/classify", {**body, "use_activation": False})
+            assert status == 200, out
+            assert out["data"][0]["probs"][0] == pytest.approx(want, abs=BOUND)
+    finally:
+        server.close()
