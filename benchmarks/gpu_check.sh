@@ -12,9 +12,10 @@
 #   pytest_gpu.log, .xml         pytest -m gpu tests/test_kernels.py (bf16, T=4096, D=1024)
 #   bench.log, kernels_*.json    benchmarks/kernel_speed.py (also written to results/kernels_<gpu>.json)
 #   pytest_grid.log, .xml        the rest of tests/test_kernels.py, on CUDA tensors this time
+#   pytest_device.log, .xml      tests/test_device.py: a tiny training run with --device cuda
 #   summary.txt                  exit status of each step
 # Expected wall time on one H100/H200: about 3 to 5 minutes, mostly Triton compiles and do_bench;
-# the step time limits (150 + 300 + 140 s) keep it under a 10-minute runner call.
+# the step time limits (150 + 300 + 140 + 60 s) keep it under a 10-minute runner call.
 # Every step runs even if an earlier one fails; the script exits non-zero if any step failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,7 @@ step pytest_gpu 150 "$PY" -m pytest -q -m gpu tests/test_kernels.py --junitxml="
 step bench 300 "$PY" -m benchmarks.kernel_speed --dtypes float16 bfloat16
 cp results/kernels_*.json "$OUT/" 2>/dev/null || echo "bench: no results file" >> "$OUT/summary.txt"
 step pytest_grid 140 "$PY" -m pytest -q -m "not gpu" tests/test_kernels.py --junitxml="$OUT/pytest_grid.xml"
+step pytest_device 60 "$PY" -m pytest -q tests/test_device.py --junitxml="$OUT/pytest_device.xml"
 
 cat "$OUT/summary.txt"
 exit "$status"

@@ -24,7 +24,7 @@ a reduced-precision import is written with ``export.validation.guard = "unvalida
 """
 from __future__ import annotations
 
-import shutil
+import argparse
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -246,34 +246,39 @@ def texts_and_checks(parts: list[Part], stage: Path, shipped, precision: str) ->
     return sections, checks, reward_diffs
 
 
+def export_section(spec: ImportSpec, shipped, checks: dict, reward_diffs: dict, stage: Path, started: float) -> dict:
+    """``manifest["export"]`` of an import: provenance, the checks it passed, its figures."""
+    from export.to_onnx import EXPORTER
+    return {
+        "exporter": EXPORTER, "opset": spec.opset, "versions": bundle.library_versions(),
+        "source": {"kind": "huggingface", "method": spec.method, "models": {d: str(Path(p).resolve()) for d, p in spec.models},
+                   "router": None if spec.router is None else str(Path(spec.router).resolve()),
+                   "base": None if spec.base is None else str(Path(spec.base).resolve())},
+        "optimization": shipped.optimization,
+        "validation": {"parity_shape": [validate.PARITY_BATCH, validate.PARITY_SEQ], "max_abs_diff": shipped.diffs,
+                       "text_rows_checked": checks, "sample_reward_max_abs_diff": reward_diffs,
+                       "guard": ("unvalidated: an imported model has no RouteRM validation split"
+                                 if spec.precision != "fp32" else None)},
+        "figures": {"max_abs_diff": max(shipped.diffs.values()), "bundle_mb": round(bundle.bundle_mb(stage), 3),
+                    "export_seconds": round(time.perf_counter() - started, 2)},
+    }
+
+
 def import_bundle(spec: ImportSpec, out) -> Path:
     """Import as ``spec`` says into the bundle directory ``out``; a failed import leaves ``out`` as it was."""
-    from export.to_onnx import EXPORTER, _prepare_out, graph_entries
+    from export.to_onnx import graph_entries, staged
     started = time.perf_counter()
     out = Path(out)
     parts, adapter_ids = open_parts(spec)
     domains = domains_of(parts, spec, adapter_ids)
     layout = scoring.Layout(domains, frozenset(p.role for p in parts), adapter_ids)
-    stage = _prepare_out(out)
-    try:
+    with staged(out) as stage:
         shipped = export_parts(parts, spec, layout, adapter_ids, stage)
         sections, checks, reward_diffs = texts_and_checks(parts, stage, shipped, spec.precision)
         top = next(p for p in parts if p.role != "router")
         router = next((p for p in parts if p.role == "router"), top)
         total = sum(sum(t.numel() for t in p.hf.model.parameters()) for p in parts)
-        reduced = spec.precision != "fp32"
-        export = {
-            "exporter": EXPORTER, "opset": spec.opset, "versions": bundle.library_versions(),
-            "source": {"kind": "huggingface", "method": spec.method, "models": {d: str(Path(p).resolve()) for d, p in spec.models},
-                       "router": None if spec.router is None else str(Path(spec.router).resolve()),
-                       "base": None if spec.base is None else str(Path(spec.base).resolve())},
-            "optimization": shipped.optimization,
-            "validation": {"parity_shape": [validate.PARITY_BATCH, validate.PARITY_SEQ], "max_abs_diff": shipped.diffs,
-                           "text_rows_checked": checks, "sample_reward_max_abs_diff": reward_diffs,
-                           "guard": "unvalidated: an imported model has no RouteRM validation split" if reduced else None},
-            "figures": {"max_abs_diff": max(shipped.diffs.values()), "bundle_mb": round(bundle.bundle_mb(stage), 3),
-                        "export_seconds": round(time.perf_counter() - started, 2)},
-        }
+        export = export_section(spec, shipped, checks, reward_diffs, stage, started)
         bundle.write_manifest(Manifest(
             path=stage, method=spec.method, domains=domains, base_model=str(top.hf.model.config.name_or_path or top.hf.path.name),
             max_length=top.hf.max_length, router_max_length=router.hf.max_length,
@@ -282,10 +287,50 @@ def import_bundle(spec: ImportSpec, out) -> Path:
             adapter_ids=adapter_ids, graphs=graph_entries(stage, shipped), files={}, params={"total": int(total), "active": int(total)},
             export=export,
             parts={role: {"tokenizer": sec, "max_length": n} for role, (sec, n) in sections.items() if role != top.role}))
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage)
     return out
+
+
+# --- command line (export/to_onnx.py's import flags) -----------------------------------------------
+
+def add_import_flags(parser: argparse.ArgumentParser) -> None:
+    imports = parser.add_argument_group("import Hugging Face / TRL / PEFT reward models (export.from_hf)")
+    imports.add_argument("--from-hf", type=Path, metavar="DIR", help="one local *ForSequenceClassification reward model")
+    imports.add_argument("--domain", default="general", help="--from-hf: the name of its one domain")
+    imports.add_argument("--domain-model", action="append", default=[], metavar="DOMAIN=DIR",
+                         help="--method rodos: a reward model per domain")
+    imports.add_argument("--router", type=Path, metavar="DIR", help="--method rodos: a sequence classifier whose "
+                         "id2label names the domains")
+    imports.add_argument("--base", type=Path, metavar="DIR", help="--method arliss: the adapters' base model")
+    imports.add_argument("--adapter", action="append", default=[], metavar="DOMAIN=PEFT_DIR",
+                         help="--method arliss: a LoRA reward adapter per domain (task_type SEQ_CLS)")
+    imports.add_argument("--router-adapter", type=Path, metavar="PEFT_DIR", help="--method arliss: the router adapter")
+    imports.add_argument("--max-length", type=int, help="tokens a graph reads (default: the model's, at most 2048)")
+
+
+def _pairs(flags: list[str], name: str) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for flag in flags:
+        domain, sep, path = flag.partition("=")
+        if not sep or not domain or not path:
+            raise ValueError(f"{name} takes DOMAIN=DIR, got '{flag}'")
+        out.append((domain, Path(path)))
+    return tuple(out)
+
+
+def import_spec_of(args: argparse.Namespace):
+    """The ImportSpec the import flags ask for, or None when they ask for none (a trained checkpoint)."""
+    if not any(getattr(args, flag, None) for flag in ("from_hf", "domain_model", "adapter", "base", "router",
+                                                      "router_adapter")):
+        return None
+    common = dict(precision=args.precision, optimize=args.optimize, opset=args.opset, max_length=args.max_length,
+                  external_data=args.external_data)
+    if args.from_hf:
+        if args.method not in (None, "baseline"):
+            raise ValueError(f"--from-hf imports one reward model (method baseline); --method {args.method} imports "
+                             f"with --domain-model/--router (rodos) or --base/--adapter/--router-adapter (arliss)")
+        return ImportSpec("baseline", ((args.domain, args.from_hf),), **common)
+    if args.method == "rodos":
+        return ImportSpec("rodos", _pairs(args.domain_model, "--domain-model"), router=args.router, **common)
+    if args.method == "arliss":
+        return ImportSpec("arliss", _pairs(args.adapter, "--adapter"), router=args.router_adapter, base=args.base, **common)
+    raise ValueError(f"the import flags make a baseline (--from-hf), rodos or arliss bundle, not --method {args.method}")

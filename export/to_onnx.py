@@ -25,12 +25,17 @@ Its steps, one function each:
    checkpoint's safetensors for the Torch backend) and ``manifest.json`` (``core.manifest.Manifest``,
    written by ``export.bundle`` and read back by the runtime's parser).
 
+Reward models trained elsewhere (Hugging Face, TRL, PEFT) import through the same steps with
+``--from-hf DIR``, ``--method rodos --domain-model D=DIR ... --router DIR`` or ``--method arliss
+--base DIR --adapter D=DIR ... --router-adapter DIR`` (``export.from_hf``).
+
 The validation figures go into the manifest's ``export.figures``; recording them across exports
 (``results/export.json``) is reporting, ``lab/export_results.py``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -241,6 +246,21 @@ def graph_entries(stage: Path, shipped: Shipped) -> dict:
             for role, sess in shipped.sessions.items()}
 
 
+@contextlib.contextmanager
+def staged(out: Path):
+    """A fresh staging directory beside ``out``, moved to ``out`` (replacing the bundle there) when
+    the block ends without error and removed otherwise: a failed export leaves ``out`` as it was."""
+    stage = _prepare_out(out)
+    try:
+        yield stage
+        if out.exists():
+            shutil.rmtree(out)
+        stage.rename(out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+
+
 def _prepare_out(out: Path) -> Path:
     """A fresh staging dir beside ``out``; ``out`` itself may only be replaced if it is a bundle."""
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").is_file():
@@ -271,20 +291,13 @@ def export_bundle(checkpoint, spec: ExportSpec, out=None, *, splits: dict | None
     out = Path(out) if out is not None else spec.default_out
     ckpt, pairs = load(checkpoint, spec, splits, val_pairs)
     g = build_graphs(ckpt, spec)
-    stage = _prepare_out(out)
-    try:
+    with staged(out) as stage:
         reference, shipped = validate.torch_runner(g.modules), Shipped()
         for role in g.modules:
             raw, inputs, feeds = export_raw(role, stage, spec, g, reference)
             finish(role, raw, inputs, feeds, spec, g, reference, shipped)
         guard = check_decisions(ckpt, pairs, g, reference, shipped, spec.precision)
         write_bundle(stage, checkpoint, ckpt, spec, g, shipped, guard, pairs, torch_weights, started)
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage)
     return out
 
 
@@ -310,53 +323,9 @@ def build_parser(prog: str = "python export/to_onnx.py", imports: bool = True) -
     parser.add_argument("--val-pairs", type=int, default=DEFAULT_VAL_PAIRS,
                         help="validation pairs per domain for the accuracy check (0: the whole split)")
     if imports:
+        from export.from_hf import add_import_flags
         add_import_flags(parser)
     return parser
-
-
-def add_import_flags(parser: argparse.ArgumentParser) -> None:
-    imports = parser.add_argument_group("import Hugging Face / TRL / PEFT reward models (export.from_hf)")
-    imports.add_argument("--from-hf", type=Path, metavar="DIR", help="one local *ForSequenceClassification reward model")
-    imports.add_argument("--domain", default="general", help="--from-hf: the name of its one domain")
-    imports.add_argument("--domain-model", action="append", default=[], metavar="DOMAIN=DIR",
-                         help="--method rodos: a reward model per domain")
-    imports.add_argument("--router", type=Path, metavar="DIR", help="--method rodos: a sequence classifier whose "
-                         "id2label names the domains")
-    imports.add_argument("--base", type=Path, metavar="DIR", help="--method arliss: the adapters' base model")
-    imports.add_argument("--adapter", action="append", default=[], metavar="DOMAIN=PEFT_DIR",
-                         help="--method arliss: a LoRA reward adapter per domain (task_type SEQ_CLS)")
-    imports.add_argument("--router-adapter", type=Path, metavar="PEFT_DIR", help="--method arliss: the router adapter")
-    imports.add_argument("--max-length", type=int, help="tokens a graph reads (default: the model's, at most 2048)")
-
-
-def _pairs(flags: list[str], name: str) -> tuple[tuple[str, Path], ...]:
-    out = []
-    for flag in flags:
-        domain, sep, path = flag.partition("=")
-        if not sep or not domain or not path:
-            raise ValueError(f"{name} takes DOMAIN=DIR, got '{flag}'")
-        out.append((domain, Path(path)))
-    return tuple(out)
-
-
-def import_spec_of(args: argparse.Namespace):
-    """The ImportSpec the import flags ask for, or None when they ask for none (a trained checkpoint)."""
-    from export.from_hf import ImportSpec
-    if not any(getattr(args, flag, None) for flag in ("from_hf", "domain_model", "adapter", "base", "router",
-                                                      "router_adapter")):
-        return None
-    common = dict(precision=args.precision, optimize=args.optimize, opset=args.opset, max_length=args.max_length,
-                  external_data=args.external_data)
-    if args.from_hf:
-        if args.method not in (None, "baseline"):
-            raise ValueError(f"--from-hf imports one reward model (method baseline); --method {args.method} imports "
-                             f"with --domain-model/--router (rodos) or --base/--adapter/--router-adapter (arliss)")
-        return ImportSpec("baseline", ((args.domain, args.from_hf),), **common)
-    if args.method == "rodos":
-        return ImportSpec("rodos", _pairs(args.domain_model, "--domain-model"), router=args.router, **common)
-    if args.method == "arliss":
-        return ImportSpec("arliss", _pairs(args.adapter, "--adapter"), router=args.router_adapter, base=args.base, **common)
-    raise ValueError(f"the import flags make a baseline (--from-hf), rodos or arliss bundle, not --method {args.method}")
 
 
 def spec_of(args: argparse.Namespace) -> ExportSpec:
@@ -366,9 +335,9 @@ def spec_of(args: argparse.Namespace) -> ExportSpec:
 def export_from_args(args: argparse.Namespace) -> Path:
     """What the command line asks for: ``export_bundle`` with the parsed flags (``build_parser``), or
     ``export.from_hf.import_bundle`` with the import flags."""
+    from export.from_hf import import_bundle, import_spec_of
     imported = import_spec_of(args)
     if imported is not None:
-        from export.from_hf import import_bundle
         name = "-".join([imported.domains[0] if imported.method == "baseline" else imported.method, "imported"] +
                         ([args.precision] if args.precision != "fp32" else []))
         return import_bundle(imported, args.out or Path("bundles") / name)

@@ -335,11 +335,13 @@ def test_not_a_bundle_and_unloadable_graph(tiny_bundles, tmp_path):
     with pytest.raises(BundleError, match=r"no manifest \(is '.*' a RouteRM bundle\?\)$"):
         RewardEngine.from_bundle(tmp_path)
     bundle = _copy(tiny_bundles["baseline"], tmp_path)
-    (bundle / "reward.onnx").write_bytes(b"not onnx")
     from core.hashing import sha256_file
-    _edit_manifest(bundle, lambda m: m["files"].update({"reward.onnx": sha256_file(bundle / "reward.onnx")}))
-    with pytest.raises(BundleError, match=r"^bundle file 'reward.onnx' could not be loaded by ONNX Runtime"):
-        RewardEngine.from_bundle(bundle)
+    for content, why in ((b"not onnx", "is not a readable ONNX graph"),          # not even protobuf
+                         (b"\x08\x07", "could not be loaded by ONNX Runtime")):   # ir_version 7, no graph
+        (bundle / "reward.onnx").write_bytes(content)
+        _edit_manifest(bundle, lambda m: m["files"].update({"reward.onnx": sha256_file(bundle / "reward.onnx")}))
+        with pytest.raises(BundleError, match=rf"^bundle file 'reward.onnx' {why}"):
+            RewardEngine.from_bundle(bundle)
 
 
 def test_torch_backend_serves_the_weights_the_bundle_carries(tiny_bundles, rows, tmp_path):
