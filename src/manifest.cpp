@@ -182,8 +182,13 @@ Manifest load_manifest(const std::string &dir, bool verify) {
     }
     m.tokenizer = r.need(raw, "tokenizer", json::Type::Object, "dict");
     // Imported models: a chat template and per-part tokenizers are read by the Python runtime only;
-    // serving such a bundle with the top-level tokenizer's pair encoding would give wrong rewards.
-    if (const json::Value *chat = m.tokenizer.find("chat_template"); chat && !chat->is(json::Type::Null))
+    // serving such a bundle's text with the top-level tokenizer's pair encoding would give wrong
+    // rewards. A templated bundle whose tokenizer the library does not implement (kind 'other', every
+    // imported decoder) still loads: its text is refused there, and routerm_score_ids takes the ids
+    // the template gives.
+    const json::Value *kind = m.tokenizer.find("kind");
+    const bool wordpiece = !kind || (kind->is(json::Type::String) && kind->string == "wordpiece");
+    if (const json::Value *chat = m.tokenizer.find("chat_template"); chat && !chat->is(json::Type::Null) && wordpiece)
         r.fail("field 'tokenizer.chat_template': this library does not apply chat templates yet; serve the bundle "
                "with the Python runtime (runtime.RewardEngine)");
     if (const json::Value *parts = raw.find("parts"); parts && !(parts->is(json::Type::Object) && parts->keys.empty()))

@@ -250,6 +250,16 @@ int errors(const char *bundle, const char *scratch) {
     rewrite(dir / "manifest.json", "\"file\": \"router.onnx\"", "\"file\": \"../router.onnx\"");
     failures += expect("path outside", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "outside the bundle");
 
+    // Imported models' fields this library does not read yet: per-part tokenizers, and a chat
+    // template over a tokenizer it would otherwise apply as a text pair. Refused by field name.
+    dir = fresh("parts");
+    rewrite(dir / "manifest.json", "\"method\": \"rodos\"", "\"parts\": {\"router\": {}}, \"method\": \"rodos\"");
+    failures += expect("parts", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "field 'parts'");
+    dir = fresh("template");
+    rewrite(dir / "manifest.json", "\"kind\": \"wordpiece\"", "\"kind\": \"wordpiece\", \"chat_template\": {}");
+    failures += expect("template", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE,
+                       "field 'tokenizer.chat_template'");
+
     // A tokenizer the C library does not implement: ids work, text is a clear error.
     dir = fresh("other");
     rewrite(dir / "manifest.json", "\"kind\": \"wordpiece\"", "\"kind\": \"other\"");
