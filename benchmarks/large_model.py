@@ -328,7 +328,7 @@ def main(argv=None) -> int:
         peaks[name] = conn.recv()
     for proc in procs:
         proc.join(timeout=60)
-    params = sum(v for k, v in json.loads((bundles["fp32"] / "manifest.json").read_text())["params"].items() if k == "total")
+    params = json.loads((bundles["fp32"] / "manifest.json").read_text())["params"]["total"]
     data = {"config": config, "params_m": params / 1e6, "gemm": rates,
             "machine": {"cpu": cpu_name(), "threads": args.threads, "load_start": round(load_start, 2),
                         "load_before_timing": round(load_timing, 2), "load_end": round(os.getloadavg()[0], 2)},

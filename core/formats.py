@@ -70,53 +70,40 @@ def encode_rows(fmt: TextFormat, prompts: list[Row], responses: list[Row]) -> li
     if fmt.chat is None:
         return encode_pairs(fmt.tokenizer, [flatten(p, "prompt") for p in prompts],
                             [flatten(r, "response") for r in responses], fmt.max_length, fmt.policy)
-    if any(isinstance(p, Formatted) for p in prompts):
-        return _mixed(fmt, prompts, responses)
-    rows = [conversation(p, r) for p, r in zip(prompts, responses)]
-    _check_think(fmt.chat, [r for _, r in rows])
-    split = [fmt.chat.render_pair(p, r) for p, r in rows]
-    whole = _ids(fmt.tokenizer, [head + tail for head, tail in split])
-    out = []
-    for (head, tail), ids in zip(split, whole):
-        if len(ids) > fmt.max_length:
-            head_ids, tail_ids = _ids(fmt.tokenizer, [head, tail])
-            kept_head, kept_tail = truncate_pair(head_ids, tail_ids, fmt.max_length, fmt.policy)
-            ids = kept_head + kept_tail
-        out.append(_encoded(fmt, ids))
-    return out
+    split = [_chat_split(fmt.chat, i, p, r) for i, (p, r) in enumerate(zip(prompts, responses))]
+    ids = _ids(fmt.tokenizer, [head + tail for head, tail in split])
+    long = [i for i, row in enumerate(ids) if len(row) > fmt.max_length]
+    if long:   # cut as a pair: the text before the response content, and the rest
+        parts = _ids(fmt.tokenizer, [text for i in long for text in split[i]])
+        for k, i in enumerate(long):
+            head, tail = truncate_pair(parts[2 * k], parts[2 * k + 1], fmt.max_length, fmt.policy)
+            ids[i] = head + tail
+    return [_encoded(fmt, row) for row in ids]
 
 
-def _tail(fmt: TextFormat, ids: list[int]) -> Encoded:
-    return _encoded(fmt, ids[len(ids) - fmt.max_length:] if len(ids) > fmt.max_length else ids)
-
-
-def _mixed(fmt: TextFormat, prompts: list[Row], responses: list[Row]) -> list[Encoded]:
-    """Chat format with some rows already formatted (:class:`Formatted`): those read as is."""
-    out: list = [None] * len(prompts)
-    plain = [i for i, p in enumerate(prompts) if not isinstance(p, Formatted)]
-    done = [i for i, p in enumerate(prompts) if isinstance(p, Formatted)]
-    for i, e in zip(plain, encode_rows(fmt, [prompts[i] for i in plain], [responses[i] for i in plain]) if plain else []):
-        out[i] = e
-    for i, ids in zip(done, _ids(fmt.tokenizer, [prompts[i] + flatten(responses[i], "response") for i in done])):
-        out[i] = _tail(fmt, ids)
-    return out
+def _chat_split(chat: ChatFormat, i: int, prompt: Row, response: Row) -> tuple[str, str]:
+    """Row ``i`` as (text before the response content, the rest). A :class:`Formatted` prompt is
+    already the whole conversation: all of it is prompt text, so a long one keeps its end."""
+    if isinstance(prompt, Formatted):
+        return prompt + flatten(response, "response"), ""
+    prompt_msgs, response_msgs = conversation(prompt, response)
+    _check_think(chat, i, response_msgs)
+    return chat.render_pair(prompt_msgs, response_msgs)
 
 
 THINK_END = "</think>"
 
 
-def _check_think(chat: ChatFormat, responses: list[list[dict]]) -> None:
+def _check_think(chat: ChatFormat, i: int, messages: list[dict]) -> None:
     """Refuse what the reduced template would write otherwise than Jinja: a template that writes an
     empty think block before the final answer (Qwen3) moves text before a ``</think>`` in that answer
     into the block, which fixed text cannot do."""
     last = chat.last_assistant
-    if last is None or THINK_END not in last.prefix:
-        return
-    for i, messages in enumerate(responses):
-        if messages and messages[-1]["role"] == "assistant" and THINK_END in messages[-1]["content"]:
-            raise ValueError(f"response {i} holds '{THINK_END}': this model's chat template moves the reasoning "
-                             f"before it into a think block, which RouteRM's fixed-text template does not "
-                             f"reproduce; score the final answer without its reasoning")
+    if last is not None and THINK_END in last.prefix and messages and messages[-1]["role"] == "assistant" \
+            and THINK_END in messages[-1]["content"]:
+        raise ValueError(f"response {i} holds '{THINK_END}': this model's chat template moves the reasoning "
+                         f"before it into a think block, which RouteRM's fixed-text template does not "
+                         f"reproduce; score the final answer without its reasoning")
 
 
 def encode_router_prompts(fmt: TextFormat, prompts: list[Row]) -> list[Encoded]:
@@ -124,7 +111,8 @@ def encode_router_prompts(fmt: TextFormat, prompts: list[Row]) -> list[Encoded]:
     if fmt.chat is None:
         return encode_prompts(fmt.tokenizer, [flatten(p, "prompt") for p in prompts], fmt.max_length)
     texts = [p if isinstance(p, Formatted) else fmt.chat.render(conversation(p, "")[0]) for p in prompts]
-    return [_tail(fmt, ids) for ids in _ids(fmt.tokenizer, texts)]
+    return [_encoded(fmt, ids[len(ids) - fmt.max_length:] if len(ids) > fmt.max_length else ids)
+            for ids in _ids(fmt.tokenizer, texts)]
 
 
 def row_key(row: Row):

@@ -180,30 +180,27 @@ def reference_inputs(hf: HFModel, fmt: TextFormat, prompt, response, router: boo
     return {k: list(enc[k]) for k in ("input_ids", "token_type_ids") if k in enc and (k == "input_ids" or hf.token_types)}
 
 
-def _encode(fmt: TextFormat, router: bool, prompts: list, responses: list) -> list:
-    return encode_router_prompts(fmt, prompts) if router else encode_rows(fmt, prompts, responses)
-
-
-def check_text(part: Part, fmt: TextFormat, router: bool) -> int:
-    """The bundle's ids (and segment ids) equal transformers' on every sample row; returns the rows checked."""
+def check_text(part: Part, fmt: TextFormat, router: bool) -> list:
+    """The bundle's ids (and segment ids) of the sample rows, each equal to transformers'; returns them."""
     prompts, responses = sample_rows(fmt)
-    for i, (p, r, e) in enumerate(zip(prompts, responses, _encode(fmt, router, prompts, responses))):
+    encoded = encode_router_prompts(fmt, prompts) if router else encode_rows(fmt, prompts, responses)
+    for i, (p, r, e) in enumerate(zip(prompts, responses, encoded)):
         want = reference_inputs(part.hf, fmt, p, r, router)
         ours = {"input_ids": list(e.input_ids), **({"token_type_ids": list(e.token_type_ids)} if "token_type_ids" in want else {})}
         if ours != want:
             raise ImportModelError(f"'{part.hf.path}': the bundle's tokenizer gives other ids than transformers for "
                                    f"sample row {i} ({len(e.input_ids)} vs {len(want['input_ids'])} tokens); refusing "
                                    f"to write a bundle that would score other text than the model reads")
-    return len(prompts)
+    return encoded
 
 
-def check_rewards(part: Part, fmt: TextFormat, session) -> float:
-    """max |bundle - transformers| over the sample rows: ONNX on padded batches, the model one row at a time."""
+def check_rewards(part: Part, fmt: TextFormat, encoded: list, session) -> float:
+    """max |bundle - transformers| over the sample rows (``encoded``: check_text's): ONNX on padded
+    batches, the model one row at a time on transformers' own inputs."""
     import torch
     prompts, responses = sample_rows(fmt)
     router = part.role == "router"
-    got = scoring.run_rows(validate.ort_runner({part.role: session}), part.role, "logits",
-                           _encode(fmt, router, prompts, responses), fmt.pad_id)
+    got = scoring.run_rows(validate.ort_runner({part.role: session}), part.role, "logits", encoded, fmt.pad_id)
     want = []
     with torch.inference_mode():
         for p, r in zip(prompts, responses):
@@ -215,9 +212,10 @@ def check_rewards(part: Part, fmt: TextFormat, session) -> float:
 
 # --- step 5: write -----------------------------------------------------------------------------------
 
-def tokenizer_files(part: Part, stage: Path, under: str, fmt_max: int) -> tuple[dict, TextFormat]:
+def tokenizer_files(part: Part, stage: Path, under: str) -> tuple[dict, TextFormat]:
     """Copy ``part``'s tokenizer into ``stage/under``; its manifest section and the TextFormat the
-    engine will build from those files (the runtime's BundleTokenizer, so step 4 checks what serves)."""
+    engine will build from those files (the runtime's BundleTokenizer, so step 4 checks what serves),
+    uncut: the sample rows are short, and cutting is core.text's, tested on its own."""
     from runtime.tokenizer import BundleTokenizer
     hf = part.hf
     files = bundle.copy_tokenizer(hf.path, stage, under)
@@ -226,7 +224,7 @@ def tokenizer_files(part: Part, stage: Path, under: str, fmt_max: int) -> tuple[
     section["chat_template"] = None if hf.chat is None else hf.chat.to_dict()
     spec = next(f for f in files if Path(f).name == "tokenizer.json")
     tok = BundleTokenizer(stage / spec, hf.pad_id, hf.token_types)
-    return section, TextFormat(tok, fmt_max, hf.pad_id, TRUNCATION_POLICY, hf.chat)
+    return section, TextFormat(tok, UNCUT, hf.pad_id, TRUNCATION_POLICY, hf.chat)
 
 
 def texts_and_checks(parts: list[Part], stage: Path, shipped, precision: str) -> tuple[dict, dict, dict]:
@@ -235,13 +233,13 @@ def texts_and_checks(parts: list[Part], stage: Path, shipped, precision: str) ->
     sections, checks, reward_diffs = {}, {}, {}
     for part in parts:
         under = "" if part is first else f"tokenizers/{part.role.replace('/', '_')}"
-        # Checked uncut: the sample rows are short, and cutting is core.text's, tested on its own.
-        section, fmt = tokenizer_files(part, stage, under, UNCUT)
+        section, fmt = tokenizer_files(part, stage, under)
         sections[part.role] = (section, part.hf.max_length)
         routers = [True, False] if part.role == "switchable" else [part.role == "router"]
-        checks[part.role] = sum(check_text(part, fmt, router) for router in routers)
+        encoded = {router: check_text(part, fmt, router) for router in routers}
+        checks[part.role] = sum(len(e) for e in encoded.values())
         if part.role != "switchable":
-            reward_diffs[part.role] = check_rewards(part, fmt, shipped.sessions[part.role])
+            reward_diffs[part.role] = check_rewards(part, fmt, encoded[part.role == "router"], shipped.sessions[part.role])
             validate.check_parity(f"{part.role} (sample rows against transformers)", reward_diffs[part.role], precision)
     return sections, checks, reward_diffs
 

@@ -86,11 +86,17 @@ def session(path: Path | bytes, threads: int = 2) -> ort.InferenceSession:
     return ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts, providers=["CPUExecutionProvider"])
 
 
+def token_range(vocab_size: int) -> tuple[int, int]:
+    """Random token ids for parity and timing feeds: above the first 1000 (special and byte tokens)
+    where the vocabulary is large enough, its upper half in the tiny vocabularies of tests."""
+    return min(1000, vocab_size // 2), vocab_size
+
+
 def bench_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seq: int,
                 batch: int = BENCH_BATCH, seed: int = 0) -> dict[str, np.ndarray]:
     """Full-length random rows (every token real) for latency timing."""
     rng = np.random.default_rng(seed)
-    feeds = {"input_ids": rng.integers(min(1000, vocab_size // 2), vocab_size, (batch, seq), dtype=np.int64),
+    feeds = {"input_ids": rng.integers(*token_range(vocab_size), (batch, seq), dtype=np.int64),
              "attention_mask": np.ones((batch, seq), dtype=np.int64),
              "token_type_ids": np.zeros((batch, seq), dtype=np.int64)}
     if num_adapters:
@@ -191,20 +197,15 @@ def remove_graph(path: Path) -> None:
 
 
 def precision_pass(src: Path, dst: Path, precision: str) -> None:
-    if precision == "fp32":
-        from core.onnx_refs import external_locations
-        if external_locations(src):      # weights beside it: re-save so that dst names its own data file
-            move_graph(src, dst)
-        else:
-            shutil.copyfile(src, dst)
-    elif precision in INT8_SCHEMES:
+    """``src`` at a reduced precision into ``dst`` (fp32 needs no pass: finish_graph times ``src`` itself)."""
+    if precision in INT8_SCHEMES:
         to_int8(src, dst, INT8_SCHEMES[precision])
     elif precision == "fp16":
         to_fp16(src, dst)
     elif precision == "int4":
         to_int4(src, dst)
     else:
-        raise ValueError(f"precision must be fp32, fp16, int4 or {' or '.join(INT8_SCHEMES)}, got '{precision}'")
+        raise ValueError(f"a reduced precision is fp16, int4 or {' or '.join(INT8_SCHEMES)}, got '{precision}'")
 
 
 def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: dict[str, np.ndarray],
@@ -228,8 +229,11 @@ def finish_graph(plain: Path, dst: Path, precision: str, optimize: bool, feeds: 
             if FUSIONS[name] is not None:
                 src = work / f"{name}-fused.onnx"
                 fused_ops[name] = fuse(plain, src, num_heads, hidden_size, FUSIONS[name])
-            candidates[name] = work / f"{name}-{precision}.onnx"
-            precision_pass(src, candidates[name], precision)
+            if precision == "fp32":       # the graph as it is: the one save is move_graph's, below
+                candidates[name] = src
+            else:
+                candidates[name] = work / f"{name}-{precision}.onnx"
+                precision_pass(src, candidates[name], precision)
         # Every candidate is timed, a single one too: the figure goes into the manifest (for fp16 it
         # is a CPU time, recorded for completeness, not what chose the graph).
         latency = latency_ms(candidates, feeds)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from core import scoring
+from export import optimize
 from core.manifest import PRECISIONS
 from core.scoring import Layout, Run
 from core.text import encode_pairs, encode_prompts
@@ -43,12 +44,6 @@ class ExportValidationError(RuntimeError):
         self.figures = figures
 
 
-def token_range(vocab_size: int) -> tuple[int, int]:
-    """Random token ids for parity and timing feeds: above the first 1000 (special and byte tokens)
-    where the vocabulary is large enough, its upper half in the tiny vocabularies of tests."""
-    return min(1000, vocab_size // 2), vocab_size
-
-
 def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | None, seed: int = 0,
                  pad_id: int = 0) -> dict[str, np.ndarray]:
     """Batch 3 x seq 37, rows right-padded with ``pad_id`` (a decoder's graph finds each row's last token by it)."""
@@ -59,7 +54,7 @@ def parity_feeds(input_names: list[str], vocab_size: int, num_adapters: int | No
     for row, n in enumerate(PARITY_LENGTHS):
         mask[row, :n] = 1
         types[row, n // 2:n] = 1
-    feeds = {"input_ids": np.where(mask == 1, rng.integers(*token_range(vocab_size), shape, dtype=np.int64), pad_id),
+    feeds = {"input_ids": np.where(mask == 1, rng.integers(*optimize.token_range(vocab_size), shape, dtype=np.int64), pad_id),
              "attention_mask": mask, "token_type_ids": types}
     if num_adapters:  # a domain row, the router row, another domain row
         feeds["adapter_ids"] = np.array([0, num_adapters - 1, 1 % (num_adapters - 1)], dtype=np.int64)

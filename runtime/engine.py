@@ -85,10 +85,11 @@ def _load_tokenizer(manifest: Manifest, section: dict | None = None, field: str 
     return BundleTokenizer(manifest.path / spec[0], section["pad_token_id"], bool(section.get("uses_token_type_ids", False)))
 
 
-def _text_format(manifest: Manifest, tokenizer: BundleTokenizer, section: dict, max_length: int, field: str) -> TextFormat:
+def _text_format(manifest: Manifest, tokenizer: BundleTokenizer, section: dict, max_length: int, field: str,
+                 policy: str) -> TextFormat:
     chat = section.get("chat_template")
     chat = None if chat is None else ChatFormat.from_dict(chat, f"{manifest.path / MANIFEST}: {field}.chat_template")
-    return TextFormat(tokenizer, max_length, tokenizer.pad_token_id, _check_truncation(manifest), chat)
+    return TextFormat(tokenizer, max_length, tokenizer.pad_token_id, policy, chat)
 
 
 def text_formats(manifest: Manifest, tokenizer: BundleTokenizer) -> dict[str, TextFormat]:
@@ -96,14 +97,15 @@ def text_formats(manifest: Manifest, tokenizer: BundleTokenizer) -> dict[str, Te
 
     Key ``"router"`` is the routing pass (the ``router`` graph, or ``switchable`` with the router adapter).
     """
-    default = _text_format(manifest, tokenizer, manifest.tokenizer, manifest.max_length, "tokenizer")
+    policy = _check_truncation(manifest)
+    default = _text_format(manifest, tokenizer, manifest.tokenizer, manifest.max_length, "tokenizer", policy)
     out = {role: default for role in manifest.graphs}
     if manifest.routed:
         out["router"] = dataclasses.replace(default, max_length=manifest.router_max_length)
     for role, part in manifest.parts.items():
         field = f"parts.{role}.tokenizer"
         out[role] = _text_format(manifest, _load_tokenizer(manifest, part["tokenizer"], field), part["tokenizer"],
-                                 part["max_length"], field)
+                                 part["max_length"], field, policy)
     return out
 
 
@@ -115,11 +117,12 @@ class RewardEngine:
         self.backend = backend
         self.tokenizer = tokenizer
         self.limits = limits
-        self.pad_id = int(tokenizer.pad_token_id)
         self.truncation = _check_truncation(manifest)
         self.layout = scoring.Layout(manifest.domains, frozenset(manifest.graphs), manifest.adapter_ids)
         self.texts = text_formats(manifest, tokenizer)
         self.pad_ids = {role: fmt.pad_id for role, fmt in self.texts.items()}
+        # One format for every reward graph (all but RODOS of imported models): rows encode in one call.
+        self._one_format = len({id(self.texts[r]) for r in self.layout.roles if r != "router"}) == 1
         # A tokenizers.Tokenizer may raise "Already borrowed" when one instance encodes in two threads.
         self._tokenizer_lock = threading.Lock()
 
@@ -154,11 +157,6 @@ class RewardEngine:
         return self.manifest.method
 
     # --- public API ------------------------------------------------------------------------------
-
-    @property
-    def chat(self) -> bool:
-        """Whether every graph reads rows through a chat template (messages pass through unflattened)."""
-        return all(fmt.chat is not None for fmt in self.texts.values())
 
     def score(self, prompts: list, responses: list, domains: list[str] | None = None) -> ScoreResult:
         """Rewards [B] in input order, the domain per row, and router probabilities when it ran.
@@ -217,11 +215,9 @@ class RewardEngine:
 
     def _encode(self, prompts: list, responses: list, ids: list[int] | None) -> list:
         """Each row encoded as the graph that scores it reads text (one format for all, or per domain)."""
-        roles = [r for r in self.layout.roles if r != "router"]
-        formats = {id(self.texts[r]) for r in roles}
         with self._tokenizer_lock:
-            if len(formats) == 1:
-                return encode_rows(self.texts[roles[0]], prompts, responses)
+            if self._one_format:
+                return encode_rows(self.texts[next(r for r in self.layout.roles if r != "router")], prompts, responses)
             encoded = [None] * len(prompts)
             for d in sorted(set(ids)):
                 rows = [i for i, x in enumerate(ids) if x == d]

@@ -6,8 +6,9 @@ Routes (JSON in and out; errors are ``{"error": str, "error_type": str}``):
   route ``huggingface_hub.InferenceClient(model=URL).text_classification`` posts to): ``{"inputs":
   SEQ | [SEQ, ...], "raw_scores": bool, "truncate": bool, "domain": str?, "parameters": {...}?}``
   where a SEQ is ``[prompt, response]`` or one text, read as TEI reads it: a list of exactly two
-  strings is one pair, any other list a batch. One text is scored as a prompt with an empty
-  response (it is routed on, so a whole formatted conversation routes as its prompt would).
+  strings is one pair, any other list a batch. One text is read as TEI reads it: for a bundle with
+  a chat template (an imported decoder reward model), as the conversation its template already
+  wrote, as is; for others, a prompt with an empty response. Either is routed on.
   Answer: ``[{"score", "label"}]`` for one SEQ, a list of such lists for a batch. ``score`` is the
   reward (``raw_scores``: true, or ``parameters.function_to_apply``: "none") or sigmoid(reward);
   ``label`` is the routed domain (``"reward"`` for baseline/MoRE). Inputs are always cut to the
@@ -37,6 +38,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
+from core.formats import Formatted
 from core.inputs import check_row
 from core.scoring import sigmoid
 
@@ -120,7 +122,7 @@ def _check_domain(domain, engine: RewardEngine, where: str) -> None:
 def _sequence(item, where: str) -> tuple[str, str] | None:
     """One TEI sequence as (prompt, response): ``[p, r]`` is a pair, a text a prompt with no response."""
     if isinstance(item, str):
-        return item, ""
+        return Formatted(item), ""     # one text, as TEI reads it (core.formats.Formatted)
     if isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item):
         return item[0], item[1]
     raise HttpError(422, "Validation", f"{where} must be a text or [prompt, response] (two strings)")
@@ -186,13 +188,11 @@ def parse_rewards(body, engine: RewardEngine) -> tuple[list[str], list[str], lis
             raise HttpError(422, "Validation", f"pairs[{i}] must be an object with fields 'prompt' and 'response' "
                                                f"(each a string or a list of {{'role', 'content'}} messages)")
         try:
-            check_row(pair["prompt"], f"pairs[{i}].prompt")
-            check_row(pair["response"], f"pairs[{i}].response")
+            prompts.append(check_row(pair["prompt"], f"pairs[{i}].prompt"))
+            responses.append(check_row(pair["response"], f"pairs[{i}].response"))
         except (TypeError, ValueError) as exc:
             raise HttpError(422, "Validation", str(exc)) from None
         _check_domain(pair.get("domain"), engine, f"pairs[{i}].domain")
-        prompts.append(pair["prompt"])
-        responses.append(pair["response"])
         domains.append(pair.get("domain"))
     given = [d is not None for d in domains]
     if any(given) and not all(given):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from core.chat import check_messages
 from core.formats import Formatted
 from core.scoring import sigmoid
 
@@ -62,17 +63,17 @@ def models_list(engine: RewardEngine) -> dict:
                                        for name in model_names(engine)]}
 
 
-def _conversation(messages, engine: RewardEngine) -> tuple[list | str, str]:
+def _conversation(messages) -> tuple[list | str, str]:
     """(prompt messages, response) of one chat conversation whose last turn is the assistant's answer
     (the engine formats them with the bundle's chat template, or flattens them where it has none)."""
-    if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in messages):
-        raise ApiError(400, "field 'messages' must be a non-empty list of {'role', 'content'} strings", param="messages")
+    try:
+        messages = check_messages(messages, "field 'messages'")
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc), param="messages") from None
     if messages[-1]["role"] != "assistant":
         raise ApiError(400, "the last message must be the assistant's response to judge, "
                             f"got role '{messages[-1]['role']}'", param="messages")
-    return (list(messages[:-1]) if len(messages) > 1 else ""), messages[-1]["content"]
+    return (messages[:-1] if len(messages) > 1 else ""), messages[-1]["content"]
 
 
 def parse_classify(body, engine: RewardEngine) -> tuple[list[str], list[str], list[str] | None, bool, str]:
@@ -92,7 +93,7 @@ def parse_classify(body, engine: RewardEngine) -> tuple[list[str], list[str], li
     if ("input" in body) == ("messages" in body):
         raise ApiError(400, "give either 'input' (a string or a list of strings) or 'messages'")
     if "messages" in body:
-        pairs = [_conversation(body["messages"], engine)]
+        pairs = [_conversation(body["messages"])]
     else:
         texts = body["input"]
         texts = [texts] if isinstance(texts, str) else texts

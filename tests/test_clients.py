@@ -268,6 +268,7 @@ def test_vllm_models_lists_the_names_classify_accepts(tei_server):
     ({"input": []}, 400, "non-empty list of strings"),
     ({"input": [f"t{i}" for i in range(9)]}, 413, "9 pairs in one request; the limit is 4"),
     ({"messages": [{"role": "user", "content": "q"}]}, 400, "the last message must be the assistant's"),
+    ({"messages": [{"role": "user"}]}, 400, "field 'messages' message 0 has no 'content' string"),
 ])
 def test_vllm_errors_in_openai_shape(tei_server, body, status, words):
     from test_server import call

@@ -251,7 +251,8 @@ def test_the_command_line_imports_and_names_bad_flags(hf_root, tmp_path, capsys)
 
 
 def test_vllm_classify_on_an_imported_bundle_reads_what_vllm_reads(hf_root, tmp_path):
-    """``input``: the conversation as the model's template wrote it, read as is; ``messages``: formatted here."""
+    """``input`` (and TEI's one text): the conversation as the model's template wrote it, read as is;
+    ``messages``: formatted here."""
     pytest.importorskip("uvicorn")
     from runtime.server import ServerConfig
     from test_server import Server, call
@@ -266,5 +267,8 @@ def test_vllm_classify_on_an_imported_bundle_reads_what_vllm_reads(hf_root, tmp_
             status, out = call(server.url, "/v1/classify", {**body, "use_activation": False})
             assert status == 200, out
             assert out["data"][0]["probs"][0] == pytest.approx(want, abs=BOUND)
+        status, out = call(server.url, "/", {"inputs": text, "raw_scores": True})    # TEI reads one text as is too
+        assert status == 200, out
+        assert out[0]["score"] == pytest.approx(want, abs=BOUND)
     finally:
         server.close()

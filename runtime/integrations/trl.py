@@ -25,13 +25,7 @@ import os
 import urllib.error
 import urllib.request
 
-from core.chat import check_messages
-
-def _row(value, name: str):
-    """A string, or chat messages (checked here so a bad item fails before any request is sent)."""
-    if isinstance(value, str):
-        return value
-    return check_messages(value, name)
+from core.inputs import check_row
 
 
 class RouteRMRewards:
@@ -51,8 +45,9 @@ class RouteRMRewards:
     def _pairs(self, prompts, completions) -> tuple[list[str], list[str]]:
         if len(prompts) != len(completions):
             raise ValueError(f"prompts has {len(prompts)} items but completions has {len(completions)}")
-        return ([_row(p, f"prompts[{i}]") for i, p in enumerate(prompts)],
-                [_row(c, f"completions[{i}]") for i, c in enumerate(completions)])
+        # checked here, so a bad item fails before any request is sent
+        return ([check_row(p, f"prompts[{i}]") for i, p in enumerate(prompts)],
+                [check_row(c, f"completions[{i}]") for i, c in enumerate(completions)])
 
     def __call__(self, prompts, completions, completion_ids=None, **kwargs) -> list[float]:
         texts, answers = self._pairs(prompts, completions)
