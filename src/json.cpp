@@ -1,6 +1,7 @@
 #include "json.hpp"
 #include "unicode.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
@@ -17,7 +18,8 @@ namespace {
 
 class Parser {
 public:
-    explicit Parser(const std::string &text) : s_(text) {}
+    explicit Parser(const std::string &text, const std::vector<std::string> *deferred = nullptr)
+        : s_(text), deferred_(deferred) {}
 
     Value document() {
         Value v = value(0);
@@ -26,10 +28,62 @@ public:
         return v;
     }
 
+    // A deferred container's members (or items, key empty) one at a time, then the end of the text.
+    void each(bool object, const std::function<void(const std::string &, const Value &)> &f) {
+        skip_space();
+        char open = object ? '{' : '[', close = object ? '}' : ']';
+        if (pos_ >= s_.size() || s_[pos_] != open) fail(object ? "expected an object" : "expected an array");
+        ++pos_;
+        skip_space();
+        if (pos_ < s_.size() && s_[pos_] == close) { ++pos_; return; }
+        std::string key;
+        for (;;) {
+            if (object) {
+                skip_space();
+                if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
+                key = string();
+                skip_space();
+                if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
+                ++pos_;
+            }
+            f(key, value(1));
+            skip_space();
+            if (pos_ < s_.size() && s_[pos_] == ',') { ++pos_; continue; }
+            if (pos_ < s_.size() && s_[pos_] == close) { ++pos_; break; }
+            fail(object ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+        skip_space();
+        if (pos_ != s_.size()) fail("trailing characters");
+    }
+
 private:
     static constexpr int kMaxDepth = 256;
     const std::string &s_;
+    const std::vector<std::string> *deferred_;
     size_t pos_ = 0;
+
+    // The JSON text of the object or array at pos_, skipped by bracket matching (strings skipped
+    // whole); it is parsed when read (each_member / each_item).
+    Value deferred_value() {
+        size_t start = pos_;
+        int depth = 0;
+        while (pos_ < s_.size()) {
+            char c = s_[pos_++];
+            if (c == '"') {
+                while (pos_ < s_.size() && s_[pos_] != '"') pos_ += s_[pos_] == '\\' ? 2 : 1;
+                if (pos_ >= s_.size()) fail("unterminated string");
+                ++pos_;
+            } else if (c == '{' || c == '[') {
+                ++depth;
+            } else if ((c == '}' || c == ']') && --depth == 0) {
+                Value v;
+                v.type = Type::Deferred;
+                v.string.assign(s_, start, pos_ - start);
+                return v;
+            }
+        }
+        fail("unterminated container");
+    }
 
     [[noreturn]] void fail(const char *what) const {
         throw std::runtime_error(std::string("invalid JSON: ") + what + " at byte " + std::to_string(pos_));
@@ -62,10 +116,13 @@ private:
                 skip_space();
                 if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
                 ++pos_;
-                Value item = value(depth + 1);
-                auto it = v.object.find(key);
-                if (it == v.object.end()) v.keys.push_back(key);
-                v.object[key] = std::move(item);   // duplicate keys: the last wins, as in Python
+                skip_space();
+                bool defer = deferred_ && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') &&
+                             std::find(deferred_->begin(), deferred_->end(), key) != deferred_->end();
+                Value item = defer ? deferred_value() : value(depth + 1);
+                auto [it, fresh] = v.object.try_emplace(std::move(key));
+                if (fresh) v.keys.push_back(it->first);
+                it->second = std::move(item);   // duplicate keys: the last wins, as in Python
                 skip_space();
                 if (pos_ < s_.size() && s_[pos_] == ',') { ++pos_; continue; }
                 if (pos_ < s_.size() && s_[pos_] == '}') { ++pos_; return v; }
@@ -114,6 +171,15 @@ private:
         std::string text = s_.substr(start, pos_ - start);
         Value v;
         v.type = Type::Number;
+        if (integral && text.size() <= 18) {   // exact in int64 and, below 2^53, in double: no strtod
+            long long i = 0;
+            for (char d : text) if (d != '-') i = i * 10 + (d - '0');
+            v.integer = text[0] == '-' ? -i : i;
+            v.number = double(v.integer);
+            v.integral = true;
+            v.literal = std::move(text);
+            return v;
+        }
         v.number = std::strtod(text.c_str(), nullptr);
         v.literal = text;
         if (integral) {
@@ -144,10 +210,14 @@ private:
         std::string out;
         for (;;) {
             if (pos_ >= s_.size()) fail("unterminated string");
+            size_t run = pos_;   // the plain characters up to a quote, escape or control, in one append
+            while (run < s_.size() && s_[run] != '"' && s_[run] != '\\' && static_cast<unsigned char>(s_[run]) >= 0x20) ++run;
+            out.append(s_, pos_, run - pos_);
+            pos_ = run;
+            if (pos_ >= s_.size()) fail("unterminated string");
             char c = s_[pos_++];
             if (c == '"') return out;
             if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
-            if (c != '\\') { out += c; continue; }
             if (pos_ >= s_.size()) fail("unterminated escape");
             char e = s_[pos_++];
             switch (e) {
@@ -181,6 +251,28 @@ private:
 }  // namespace
 
 Value parse(const std::string &text) { return Parser(text).document(); }
+
+Value parse(const std::string &text, const std::vector<std::string> &deferred) { return Parser(text, &deferred).document(); }
+
+void each_member(const Value &v, const std::function<void(const std::string &, const Value &)> &f) {
+    if (v.is(Type::Object)) {
+        for (const std::string &k : v.keys) f(k, v.object.at(k));
+    } else if (v.is(Type::Deferred)) {
+        Parser(v.string).each(true, f);
+    } else {
+        throw std::runtime_error("invalid JSON: expected an object");
+    }
+}
+
+void each_item(const Value &v, const std::function<void(const Value &)> &f) {
+    if (v.is(Type::Array)) {
+        for (const Value &x : v.array) f(x);
+    } else if (v.is(Type::Deferred)) {
+        Parser(v.string).each(false, [&](const std::string &, const Value &x) { f(x); });
+    } else {
+        throw std::runtime_error("invalid JSON: expected an array");
+    }
+}
 
 std::string quote(const std::string &utf8) {
     static const char *hex = "0123456789abcdef";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,7 +11,9 @@
 
 namespace routerm::json {
 
-enum class Type { Null, Bool, Number, String, Array, Object };
+// Deferred: an object or array kept as its JSON text (in `string`), parsed when read through
+// each_member / each_item (tokenizer.json's vocabularies and merges: no tree of 150k values).
+enum class Type { Null, Bool, Number, String, Array, Object, Deferred };
 
 struct Value {
     Type type = Type::Null;
@@ -30,6 +33,14 @@ struct Value {
 
 // Parse a whole document; throws std::runtime_error("... at byte N") on malformed input.
 Value parse(const std::string &text);
+// The same, keeping every object or array that is the value of a member named in `deferred` (at
+// any depth) as Type::Deferred; its syntax is checked when it is read.
+Value parse(const std::string &text, const std::vector<std::string> &deferred);
+
+// Each member of an object (Object or Deferred), in document order; each item of an array. A
+// Deferred value is parsed as it is read: malformed text throws std::runtime_error there.
+void each_member(const Value &v, const std::function<void(const std::string &, const Value &)> &f);
+void each_item(const Value &v, const std::function<void(const Value &)> &f);
 
 // `"..."` with JSON escapes, for writing output.
 std::string quote(const std::string &utf8);

@@ -56,13 +56,15 @@ void copy_out(const std::vector<int64_t> &src, int64_t *dst, size_t capacity, si
     if (capacity && !src.empty()) std::memcpy(dst, src.data(), std::min(capacity, src.size()) * sizeof(int64_t));
 }
 
-void encode_texts(const routerm::Tokenizer &tok, size_t n, const char *const *prompts, const char *const *responses,
-                  std::vector<std::vector<int64_t>> &p, std::vector<std::vector<int64_t>> &r) {
+// Rows of text: a string prompt is one user turn and a string response one assistant turn for a
+// chat-template bundle (src/formats.hpp).
+void text_rows(size_t n, const char *const *prompts, const char *const *responses, std::vector<routerm::Row> &p,
+               std::vector<routerm::Row> &r) {
     for (size_t i = 0; i < n; ++i) {
         if (!prompts[i]) argument("prompts[" + std::to_string(i) + "] is NULL");
         if (!responses[i]) argument("responses[" + std::to_string(i) + "] is NULL");
-        p[i] = tok.encode(prompts[i]);
-        r[i] = tok.encode(responses[i]);
+        p[i].text = prompts[i];
+        r[i].text = responses[i];
     }
 }
 
@@ -119,9 +121,9 @@ routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const
         need(prompts, "prompts");
         need(responses, "responses");
         need(rewards, "rewards");
-        std::vector<std::vector<int64_t>> p(n), r(n);
-        encode_texts(engine->engine.tokenizer(), n, prompts, responses, p, r);
-        engine->engine.score_ids(p, r, rewards, domains);
+        std::vector<routerm::Row> p(n), r(n);
+        text_rows(n, prompts, responses, p, r);
+        engine->engine.score_rows(p, r, rewards, domains);
     });
 }
 
@@ -134,9 +136,9 @@ routerm_status routerm_score_in_domains(routerm_engine *engine, size_t n, const 
         need(responses, "responses");
         need(domains_in, "domains_in");
         need(rewards, "rewards");
-        std::vector<std::vector<int64_t>> p(n), r(n);
-        encode_texts(engine->engine.tokenizer(), n, prompts, responses, p, r);
-        engine->engine.score_ids(p, r, rewards, nullptr, domains_in);
+        std::vector<routerm::Row> p(n), r(n);
+        text_rows(n, prompts, responses, p, r);
+        engine->engine.score_rows(p, r, rewards, nullptr, domains_in);
     });
 }
 

@@ -3,9 +3,16 @@
 #include <algorithm>
 #include <sstream>
 
+#include "added_tokens.hpp"
+#include "bpe.hpp"
 #include "error.hpp"
+#include "model.hpp"
+#include "normalizer.hpp"
+#include "pretokenizer.hpp"
 #include "unicode.hpp"
+#include "unigram.hpp"
 #include "util.hpp"
+#include "wordpiece.hpp"
 
 namespace routerm {
 
@@ -67,10 +74,13 @@ bool read_template(const json::Value &proc, const std::string &where, SpecialTem
         return true;
     }
     if (name == "Sequence") {
+        bool found = false;
         for (const json::Value &p : need(proc, "processors", json::Type::Array, where).array)
-            if (read_template(p, where, t)) return true;
+            found = read_template(p, where, t) || found;
+        return found;
     }
-    return false;   // ByteLevel & co: no special tokens (GPT-2's build_inputs_with_special_tokens concatenates)
+    if (name == "ByteLevel") return false;   // offsets only: no special tokens (GPT-2 concatenates)
+    bad(where, "post_processor '" + name + "' is not supported by the C library");
 }
 
 SpecialTemplate plain_template() {
@@ -78,6 +88,27 @@ SpecialTemplate plain_template() {
     t.single = {{0, {}, 0}};
     t.pair = {{0, {}, 0}, {1, {}, 0}};
     return t;
+}
+
+std::string utf8(const std::u32string &cps) {
+    std::string out;
+    out.reserve(cps.size());
+    for (char32_t c : cps) unicode::append_utf8(out, uint32_t(c));
+    return out;
+}
+
+std::u32string utf32(const char *s, size_t n) {
+    std::u32string out;
+    out.reserve(n);
+    for (size_t i = 0; i < n && static_cast<unsigned char>(s[i]) < 0x80; ++i) out += char32_t(s[i]);
+    if (out.size() == n) return out;   // ASCII
+    std::vector<uint32_t> cps = unicode::decode_utf8(s, n);
+    return std::u32string(cps.begin(), cps.end());
+}
+
+std::string type_of(const json::Value *v) {
+    const json::Value *t = v ? v->find("type") : nullptr;
+    return t && t->is(json::Type::String) ? t->string : "none";
 }
 
 }  // namespace
@@ -99,183 +130,119 @@ size_t SpecialTemplate::num_special(bool is_pair) const {
     return n;
 }
 
-Tokenizer Tokenizer::load(const std::string &dir, const json::Value &manifest_tokenizer) {
+Tokenizer::Tokenizer() : added_(std::make_unique<AddedTokens>()) {}
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
+Tokenizer &Tokenizer::operator=(Tokenizer &&) noexcept = default;
+
+Tokenizer Tokenizer::from_json(const std::string &text, const std::string &where) {
+    json::Value root;
+    try {
+        root = json::parse(text, {"vocab", "merges"});   // the big tables are read once, by their model
+    } catch (const std::exception &e) {
+        bad(where, e.what());
+    }
+    if (!root.is(json::Type::Object)) bad(where, "not a JSON object");
     Tokenizer t;
+    t.template_ = plain_template();
+    if (const json::Value *proc = root.find("post_processor"); proc && proc->is(json::Type::Object))
+        read_template(*proc, where, t.template_);
+    const json::Value null;
+    const json::Value *added = root.find("added_tokens");
+    *t.added_ = AddedTokens::load(added ? *added : null, where);
+    const json::Value *norm = root.find("normalizer"), *pre = root.find("pre_tokenizer");
+    t.normalizer_ = load_normalizer(norm ? *norm : null, where);
+    t.pre_ = load_pre_tokenizer(pre ? *pre : null, where);
+    const json::Value &model = need(root, "model", json::Type::Object, where);
+    std::string type = type_of(&model);
+    bool byte_level = t.pre_ && t.pre_->byte_level();
+    if (byte_level && type != "BPE") bad(where, "a ByteLevel pre-tokenizer before a " + type + " model is not supported");
+    if (type == "BPE") t.model_ = load_bpe(model, where, byte_level);
+    else if (type == "Unigram") t.model_ = load_unigram(model, where);
+    else if (type == "WordPiece") t.model_ = load_wordpiece(model, where);
+    else bad(where, "model '" + type + "' is not supported by the C library (BPE, Unigram and WordPiece are)");
+    t.describe_ = type + (byte_level ? " (byte-level)" : "") + ", normalizer " + type_of(norm) + ", pre-tokenizer " +
+                  type_of(pre) + ", post-processor " + type_of(root.find("post_processor"));
+    return t;
+}
+
+Tokenizer Tokenizer::load(const std::string &dir, const json::Value &manifest_tokenizer) {
     const json::Value *kind = manifest_tokenizer.find("kind");
-    t.kind_ = kind && kind->is(json::Type::String) ? kind->string : "wordpiece";
-    if (const json::Value *pad = manifest_tokenizer.find("pad_token_id"); pad && pad->integral) t.pad_id_ = pad->integer;
     const json::Value *lower = manifest_tokenizer.find("do_lower_case");
     bool do_lower = lower && lower->is(json::Type::Bool) ? lower->boolean : true;
-
+    Tokenizer t;
     std::string tj = join_path(dir, "tokenizer.json");
     if (is_file(tj)) {
-        json::Value root;
-        try {
-            root = json::parse(read_file(tj, ROUTERM_ERR_TOKENIZER));
-        } catch (const Error &) {
-            throw;
-        } catch (const std::exception &e) {
-            bad(tj, e.what());
-        }
-        t.template_ = plain_template();
-        if (const json::Value *proc = root.find("post_processor"); proc && proc->is(json::Type::Object))
-            read_template(*proc, tj, t.template_);
-        const json::Value *model = root.find("model");
-        const json::Value *norm = root.find("normalizer");
-        const json::Value *pre = root.find("pre_tokenizer");
-        auto type_is = [](const json::Value *v, const char *name) {
-            const json::Value *ty = v ? v->find("type") : nullptr;
-            return ty && ty->string == name;
-        };
-        if (t.kind_ == "wordpiece" && type_is(model, "WordPiece") && type_is(norm, "BertNormalizer") &&
-            type_is(pre, "BertPreTokenizer")) {
-            for (const std::string &tok : need(*model, "vocab", json::Type::Object, tj).keys)
-                t.vocab_[tok] = token_id(model->object.at("vocab").object.at(tok), tj);
-            t.prefix_ = need(*model, "continuing_subword_prefix", json::Type::String, tj).string;
-            t.max_word_chars_ = size_t(token_id(need(*model, "max_input_chars_per_word", json::Type::Number, tj), tj));
-            const std::string &unk = need(*model, "unk_token", json::Type::String, tj).string;
-            auto it = t.vocab_.find(unk);
-            if (it == t.vocab_.end()) bad(tj, "unk_token '" + unk + "' is not in the vocabulary");
-            t.unk_id_ = it->second;
-            auto flag = [&](const char *key, bool dflt) {
-                const json::Value *v = norm->find(key);
-                return v && v->is(json::Type::Bool) ? v->boolean : dflt;
-            };
-            t.clean_text_ = flag("clean_text", true);
-            t.handle_chinese_ = flag("handle_chinese_chars", true);
-            t.lowercase_ = flag("lowercase", true);
-            t.strip_accents_ = flag("strip_accents", t.lowercase_);   // null: follows lowercase, as in HF
-            if (const json::Value *added = root.find("added_tokens"); added && added->is(json::Type::Array)) {
-                for (const json::Value &a : added->array) {
-                    auto on = [&](const char *key) { const json::Value *v = a.find(key); return v && v->boolean; };
-                    if (on("normalized") || on("lstrip") || on("rstrip") || on("single_word"))
-                        bad(tj, "added token '" + need(a, "content", json::Type::String, tj).string +
-                                    "' is normalized/stripped/single-word, which the native tokenizer does not match");
-                    t.added_.emplace_back(need(a, "content", json::Type::String, tj).string,
-                                          token_id(need(a, "id", json::Type::Number, tj), tj));
-                }
-            }
-            t.wordpiece_ = true;
-        }
-    } else if (t.kind_ == "wordpiece" && is_file(join_path(dir, "vocab.txt"))) {
+        t = from_json(read_file(tj, ROUTERM_ERR_TOKENIZER), tj);
+    } else if (is_file(join_path(dir, "vocab.txt"))) {
         // A slow-tokenizer folder: BertTokenizerFast would build the same pipeline from vocab.txt.
-        std::istringstream lines(read_file(join_path(dir, "vocab.txt"), ROUTERM_ERR_TOKENIZER));
+        std::string where = join_path(dir, "vocab.txt");
+        std::istringstream lines(read_file(where, ROUTERM_ERR_TOKENIZER));
+        std::unordered_map<std::string, int64_t> vocab;
         std::string line;
         for (int64_t id = 0; std::getline(lines, line); ++id) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
-            t.vocab_.emplace(line, id);
+            vocab.emplace(line, id);
         }
-        for (const char *special : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"})
-            if (auto it = t.vocab_.find(special); it != t.vocab_.end()) t.added_.emplace_back(special, it->second);
         auto id_of = [&](const char *tok) {
-            auto it = t.vocab_.find(tok);
-            if (it == t.vocab_.end()) bad(join_path(dir, "vocab.txt"), std::string("no ") + tok + " token");
+            auto it = vocab.find(tok);
+            if (it == vocab.end()) bad(where, std::string("no ") + tok + " token");
             return it->second;
         };
-        t.unk_id_ = id_of("[UNK]");
+        for (const char *special : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"})
+            if (auto it = vocab.find(special); it != vocab.end()) t.added_->raw.push_back({special, it->second, false, false});
         int64_t cls = id_of("[CLS]"), sep = id_of("[SEP]");
+        id_of("[UNK]");
         t.template_.single = {{-1, {cls}, 0}, {0, {}, 0}, {-1, {sep}, 0}};
         t.template_.pair = {{-1, {cls}, 0}, {0, {}, 0}, {-1, {sep}, 0}, {1, {}, 1}, {-1, {sep}, 1}};
-        t.lowercase_ = t.strip_accents_ = do_lower;
-        t.wordpiece_ = true;
-    } else if (t.kind_ == "wordpiece") {
-        bad(dir, "WordPiece tokenizer without tokenizer.json or vocab.txt");
+        json::Value bert = json::parse(std::string(R"({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+            "strip_accents": null, "lowercase": )") + (do_lower ? "true" : "false") + "}");
+        t.normalizer_ = load_normalizer(bert, where);
+        t.pre_ = load_pre_tokenizer(json::parse(R"({"type": "BertPreTokenizer"})"), where);
+        t.model_ = wordpiece_from_vocab(std::move(vocab), where);
+        t.describe_ = "WordPiece (vocab.txt), normalizer BertNormalizer, pre-tokenizer BertPreTokenizer";
     } else {
-        t.template_ = plain_template();
+        bad(dir, "no tokenizer.json (or a WordPiece vocab.txt)");
     }
-    // Leftmost-longest matching: at one position the longest added token wins.
-    std::stable_sort(t.added_.begin(), t.added_.end(),
-                     [](const auto &x, const auto &y) { return x.first.size() > y.first.size(); });
-    t.added_.erase(std::remove_if(t.added_.begin(), t.added_.end(), [](const auto &x) { return x.first.empty(); }),
-                   t.added_.end());
+    t.kind_ = kind && kind->is(json::Type::String) ? kind->string : "wordpiece";
+    if (const json::Value *pad = manifest_tokenizer.find("pad_token_id"); pad && pad->integral) t.pad_id_ = pad->integer;
     return t;
 }
 
 std::vector<int64_t> Tokenizer::encode(const std::string &text) const {
-    if (!wordpiece_)
-        throw Error(ROUTERM_ERR_TOKENIZER,
-                    "this bundle's tokenizer (kind '" + kind_ + "') is not the WordPiece tokenizer the C library "
-                    "implements: tokenize with the bundle's own tokenizer and call routerm_score_ids");
+    if (!model_) throw Error(ROUTERM_ERR_TOKENIZER, "this tokenizer has no model to encode text with");
+    // Invalid UTF-8 reads as U+FFFD per maximal subpart first, as Python's "replace" decoding.
+    std::string valid = utf8(utf32(text.data(), text.size()));
     std::vector<int64_t> out;
-    size_t seg = 0, pos = 0;
-    while (pos < text.size()) {
-        const std::pair<std::string, int64_t> *hit = nullptr;
-        for (const auto &a : added_)
-            if (text.compare(pos, a.first.size(), a.first) == 0) { hit = &a; break; }
-        if (!hit) { ++pos; continue; }
-        encode_segment(unicode::decode_utf8(text.data() + seg, pos - seg), out);
-        out.push_back(hit->second);
-        pos += hit->first.size();
-        seg = pos;
+    for (const AddedTokens::Segment &s : AddedTokens::split(added_->raw, valid)) {
+        if (s.id >= 0) { out.push_back(s.id); continue; }
+        std::string segment = valid.substr(s.begin, s.end - s.begin);
+        encode_segment(segment, s.begin == 0, out);
     }
-    encode_segment(unicode::decode_utf8(text.data() + seg, text.size() - seg), out);
     return out;
 }
 
-void Tokenizer::encode_segment(const std::vector<uint32_t> &cps, std::vector<int64_t> &out) const {
-    // BertNormalizer, one code point at a time (every step of it is per code point).
-    std::vector<uint32_t> norm, parts;
-    norm.reserve(cps.size() + 8);
-    auto emit = [&](uint32_t cp) {
-        parts.clear();
-        if (strip_accents_) unicode::decompose(cp, parts);
-        else parts.push_back(cp);
-        for (uint32_t c : parts) {
-            if (strip_accents_ && (unicode::flags(c) & unicode::kMark)) continue;
-            if (lowercase_) unicode::lower(c, norm);
-            else norm.push_back(c);
-        }
-    };
-    for (uint32_t cp : cps) {
-        uint8_t f = unicode::flags(cp);
-        if (clean_text_) {
-            if (f & unicode::kControl) continue;
-            if (f & unicode::kSpace) cp = ' ';
-        }
-        if (handle_chinese_ && (f & unicode::kCjk)) {
-            norm.push_back(' ');
-            emit(cp);
-            norm.push_back(' ');
-        } else {
-            emit(cp);
+void Tokenizer::encode_segment(std::string &text, bool first, std::vector<int64_t> &out) const {
+    std::u32string cps = utf32(text.data(), text.size());
+    if (normalizer_) normalizer_->normalize(cps);
+    std::vector<Piece> pieces;
+    if (added_->normalized.empty()) {
+        if (!cps.empty()) pieces.push_back(Piece{std::move(cps), first});
+    } else {
+        std::string normalized = utf8(cps);
+        for (const AddedTokens::Segment &s : AddedTokens::split(added_->normalized, normalized)) {
+            if (s.id >= 0) {   // words before it first
+                if (pre_) pre_->split(pieces);
+                for (const Piece &p : pieces) model_->encode(utf8(p.text), out);
+                pieces.clear();
+                out.push_back(s.id);
+                continue;
+            }
+            pieces.push_back(Piece{utf32(normalized.data() + s.begin, s.end - s.begin), first && s.begin == 0});
         }
     }
-    // BertPreTokenizer: white space splits and is dropped; punctuation is a word of its own.
-    std::vector<uint32_t> word;
-    for (uint32_t cp : norm) {
-        uint8_t f = unicode::flags(cp);
-        if (f & (unicode::kSpace | unicode::kPunct)) {
-            if (!word.empty()) encode_word(word, out);
-            word.clear();
-            if (!(f & unicode::kSpace)) encode_word({cp}, out);
-        } else {
-            word.push_back(cp);
-        }
-    }
-    if (!word.empty()) encode_word(word, out);
-}
-
-void Tokenizer::encode_word(const std::vector<uint32_t> &word, std::vector<int64_t> &out) const {
-    if (word.size() > max_word_chars_) { out.push_back(unk_id_); return; }
-    std::string utf8;
-    std::vector<size_t> offset;   // byte offset of each code point, plus the end
-    for (uint32_t cp : word) { offset.push_back(utf8.size()); unicode::append_utf8(utf8, cp); }
-    offset.push_back(utf8.size());
-    size_t mark = out.size(), start = 0, n = word.size();
-    std::string piece;
-    while (start < n) {
-        size_t end = n;
-        int64_t id = -1;
-        for (; end > start; --end) {
-            piece.assign(start ? prefix_ : std::string());
-            piece.append(utf8, offset[start], offset[end] - offset[start]);
-            auto it = vocab_.find(piece);
-            if (it != vocab_.end()) { id = it->second; break; }
-        }
-        if (id < 0) { out.resize(mark); out.push_back(unk_id_); return; }
-        out.push_back(id);
-        start = end;
-    }
+    if (pre_) pre_->split(pieces);
+    for (const Piece &p : pieces) model_->encode(utf8(p.text), out);
 }
 
 }  // namespace routerm

@@ -1,26 +1,36 @@
-// The bundle's tokenizer in native code: a WordPiece tokenizer identical to HF
-// BertTokenizerFast (text -> ids), and the special-token template of every tokenizer kind
+// The bundle's tokenizer in native code: Hugging Face tokenizers' pipeline read from
+// tokenizer.json (text -> ids), and the special-token template of the post-processor
 // (ids -> model input, like build_inputs_with_special_tokens / create_token_type_ids_from_sequences).
 //
-// Text -> ids, as HF tokenizers does it for BERT:
-//   1. added (special) tokens found in the raw text, leftmost-longest ("[SEP]" in a text is 102);
-//   2. BertNormalizer on the rest: clean_text (drop controls, white space -> ' '), spaces around
-//      CJK ideographs, NFD + drop Mn when stripping accents, lowercase;
-//   3. BertPreTokenizer: split on white space (dropped) and punctuation (kept, one char a word);
-//   4. WordPiece: greedy longest match from the start of each word, later pieces prefixed '##';
-//      a word with no full cover, or longer than max_input_chars_per_word, is [UNK].
-// Per-code-point steps use src/unicode_tables.inc. Known gap: NFD's canonical reordering of
-// combining marks is not applied (it only matters for marks that are kept, i.e. not Mn).
+// Text -> ids, as tokenizers' TokenizerImpl::encode(add_special_tokens=False) does it:
+//   1. added tokens split out of the text (leftmost-longest; those marked "normalized" are found
+//      in the normalized text, the others in the raw text); each is its id;
+//   2. the normalizer on every other segment (src/normalizer.hpp);
+//   3. the pre-tokenizer splits it into words (src/pretokenizer.hpp);
+//   4. the model gives each word's ids (WordPiece src/wordpiece.hpp, BPE src/bpe.hpp, Unigram
+//      src/unigram.hpp).
+// Text is UTF-8; each invalid or truncated sequence reads as U+FFFD, exactly as Python's
+// bytes.decode("utf-8", "replace") (what the Python engine is given) reads it.
+//
+// A component the library does not implement is refused at load (Error(ROUTERM_ERR_TOKENIZER)
+// naming the file, the field and the component's type): never a silently different tokenization.
+// A slow-tokenizer folder (vocab.txt + tokenizer_config.json, no tokenizer.json) is read as the
+// WordPiece pipeline BertTokenizerFast would build from it.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "json.hpp"
 
 namespace routerm {
+
+class Model;
+class Normalizer;
+class PreTokenizer;
+struct AddedTokens;
 
 // Where the special tokens go around one sequence (A) or a pair (A, B), with segment ids.
 struct SpecialTemplate {
@@ -38,29 +48,35 @@ public:
     // Read the tokenizer files in `dir` (tokenizer.json, else vocab.txt + tokenizer_config.json);
     // `manifest_tokenizer` is the manifest's "tokenizer" object (kind, do_lower_case, pad_token_id).
     static Tokenizer load(const std::string &dir, const json::Value &manifest_tokenizer);
+    // The pipeline of one tokenizer.json document; `where` names it in errors.
+    static Tokenizer from_json(const std::string &text, const std::string &where);
 
-    bool has_text_path() const { return wordpiece_; }
+    Tokenizer();
+    ~Tokenizer();
+    Tokenizer(Tokenizer &&) noexcept;
+    Tokenizer &operator=(Tokenizer &&) noexcept;
+
+    bool has_text_path() const { return model_ != nullptr; }
     const std::string &kind() const { return kind_; }
     int64_t pad_id() const { return pad_id_; }
     const SpecialTemplate &special() const { return template_; }
+    // "BPE (byte-level) + Split(Qwen2 regex) + ...": what was read, for messages and tools.
+    const std::string &describe() const { return describe_; }
 
-    // Ids of `text` without special tokens; Error(ROUTERM_ERR_TOKENIZER) when not WordPiece.
+    // Ids of `text` without special tokens; Error(ROUTERM_ERR_TOKENIZER) when the bundle has no
+    // tokenizer files the library reads.
     std::vector<int64_t> encode(const std::string &text) const;
 
 private:
-    void encode_segment(const std::vector<uint32_t> &cps, std::vector<int64_t> &out) const;
-    void encode_word(const std::vector<uint32_t> &word, std::vector<int64_t> &out) const;
+    void encode_segment(std::string &text, bool first, std::vector<int64_t> &out) const;
 
-    std::string kind_;
-    bool wordpiece_ = false;
-    bool clean_text_ = true, handle_chinese_ = true, strip_accents_ = true, lowercase_ = true;
-    std::unordered_map<std::string, int64_t> vocab_;
-    std::vector<std::pair<std::string, int64_t>> added_;   // raw-text special tokens, longest first
-    std::string prefix_ = "##";
-    int64_t unk_id_ = -1;
-    size_t max_word_chars_ = 100;
+    std::string kind_ = "wordpiece", describe_;
     int64_t pad_id_ = 0;
     SpecialTemplate template_;
+    std::unique_ptr<AddedTokens> added_;
+    std::unique_ptr<Normalizer> normalizer_;
+    std::unique_ptr<PreTokenizer> pre_;
+    std::unique_ptr<Model> model_;
 };
 
 }  // namespace routerm

@@ -7,7 +7,7 @@ namespace routerm::unicode {
 
 namespace {
 
-struct UnicodeRange { uint32_t first, last; uint8_t flags; };
+struct UnicodeRange { uint32_t first, last; uint16_t flags; };
 struct UnicodeMapping { uint32_t cp; uint32_t offset; uint8_t length; };
 
 #include "unicode_tables.inc"
@@ -25,12 +25,21 @@ const UnicodeMapping *find_mapping(const UnicodeMapping (&table)[N], uint32_t cp
 
 }  // namespace
 
-uint8_t flags(uint32_t cp) {
+uint16_t flags(uint32_t cp) {
     auto it = std::upper_bound(std::begin(kFlagRanges), std::end(kFlagRanges), cp,
                                [](uint32_t c, const UnicodeRange &r) { return c < r.first; });
     if (it == std::begin(kFlagRanges)) return 0;
     --it;
     return cp <= it->last ? it->flags : 0;
+}
+
+bool folds_to(char letter, uint32_t cp) {
+    static constexpr char kLetters[] = "strevmld";   // the row order of kFold
+    for (size_t row = 0; row + 1 < sizeof kLetters; ++row)
+        if (kLetters[row] == letter)
+            for (uint32_t c : kFold[row])
+                if (c && c == cp) return true;
+    return false;
 }
 
 void decompose(uint32_t cp, std::vector<uint32_t> &out) {

@@ -8,6 +8,9 @@ For each bundle DIR/<name>, writes OUTDIR/<name>.jsonl: one line per pair, with 
 domain's reward model is compared even when a briefly trained router picks few), the model input
 ``ids``/``types`` (core.text.encode_pairs under the bundle's truncation ``policy``, as the engine
 reads it from the manifest) and the ``prompt_ids``/``response_ids`` without special tokens.
+Bundles of imported models read rows their own way (core.formats): ``ids``/``types`` are then the
+top-level format's encoding, and ``prompt_ids``/``response_ids`` are null (a chat row's ids are not
+its prompt's ids followed by its response's, and a bundle with ``parts`` has no one tokenizer).
 Pairs: the test split of every domain (core.data.load_splits), taken round-robin over domains
 and alternating chosen/rejected, plus a few edge-case prompts (accents, CJK, special tokens in
 text, 100+ char words). With ``--policy NAME``, every bundle's manifest must name that policy and
@@ -20,7 +23,9 @@ import argparse
 import json
 from pathlib import Path
 
+from core.chat import ChatFormat
 from core.data import load_splits
+from core.formats import TextFormat, encode_rows
 from core.text import TRUNCATION_POLICIES, encode_pairs
 from dump_token_ids import EDGE_CASES   # beside this script, whose folder Python puts on the path
 from runtime import RewardEngine
@@ -67,6 +72,12 @@ def main() -> None:
                              f"policy (max_length {max_length}), so parity could not tell {policy} from them")
         p_ids = tok(prompts, add_special_tokens=False)["input_ids"]
         r_ids = tok(responses, add_special_tokens=False)["input_ids"]
+        chat = engine.manifest.tokenizer.get("chat_template")
+        if chat is not None or engine.manifest.parts:   # rows read through core.formats
+            top = TextFormat(tok, max_length, tok.pad_token_id, policy,
+                             None if chat is None else ChatFormat.from_dict(chat, "manifest"))
+            encoded = encode_rows(top, prompts, responses)
+            p_ids = r_ids = [None] * len(pairs)
         with open(args.out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             for i in range(len(pairs)):
                 fh.write(json.dumps({

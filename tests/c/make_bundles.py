@@ -8,7 +8,9 @@ then grown by the fifth with training.add_domain (a grown bundle must serve from
 Python). Without --checkpoints, the checkpoints are tiny random BERTs (tests/tiny.py, which CTest
 puts on PYTHONPATH; 2 layers, hidden 32, the real MiniLM WordPiece tokenizer) trained for a moment
 on the real five-domain data, so the bundles are small and quick, and every code path of the real
-ones (routing over five domains, truncation of real texts) is exercised. With --checkpoints DIR,
+ones (routing over five domains, truncation of real texts) is exercised. DIR/baseline-external
+(tiny checkpoints only) is the baseline exported with its weights in an external-data file
+(reward.onnx.data), as graphs over protobuf's 2 GB limit must be. With --checkpoints DIR,
 DIR/<method> are used instead (e.g. checkpoints/quick). A bundle whose manifest.json exists is
 kept (delete it to remake).
 """
@@ -43,6 +45,7 @@ def tiny_checkpoints(root: Path) -> Path:
 
 
 GROWN = {"rodos-grown": ("rodos", "switchable"), "arliss-grown": ("arliss", "switchable")}
+EXTERNAL = {"baseline-external": ("baseline", "switchable")}   # ExportSpec(external_data=True)
 
 
 def tiny_config(root: Path, out: str, domains: tuple[str, ...]):
@@ -84,7 +87,7 @@ def main() -> None:
     from export.spec import ExportSpec
     from export.to_onnx import export_bundle
 
-    wanted = BUNDLES if args.checkpoints else {**BUNDLES, **GROWN}
+    wanted = BUNDLES if args.checkpoints else {**BUNDLES, **GROWN, **EXTERNAL}
     todo = {n: spec for n, spec in wanted.items() if not (args.out / n / "manifest.json").is_file()}
     if not todo:
         print(f"bundles in {args.out} already made")
@@ -93,8 +96,8 @@ def main() -> None:
     grown = grown_checkpoints(args.out / ".tiny") if any(n in GROWN for n in todo) else None
     for name, (method, lora) in todo.items():
         start = time.perf_counter()
-        export_bundle((grown if name in GROWN else checkpoints) / method, ExportSpec(method=method, lora=lora),
-                      args.out / name, val_pairs=8)
+        spec = ExportSpec(method=method, lora=lora, external_data=name in EXTERNAL)
+        export_bundle((grown if name in GROWN else checkpoints) / method, spec, args.out / name, val_pairs=8)
         print(f"exported {name} in {time.perf_counter() - start:.1f}s", flush=True)
 
 

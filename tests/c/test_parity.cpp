@@ -1,9 +1,10 @@
-// Parity of the C library (public ABI only) with the Python engine, the CLI's output, and the
-// error paths of routerm_engine_create / routerm_score.
+// Parity of the C library (public ABI only) with the Python engine, the CLI's output, and (in
+// bundle_errors.cpp) the error paths of routerm_engine_create / routerm_score.
 //
 //   test_parity [--limit N] BUNDLE REFERENCE.jsonl       rewards, domains and token ids vs Python
 //   test_parity --compare-cli OUT.jsonl BUNDLE REFERENCE.jsonl
-//   test_parity --errors BUNDLE SCRATCH_DIR               bad bundles give a status + message
+//   test_parity --errors BUNDLE SCRATCH_DIR [EXTERNAL]    bad bundles give a status + message
+//                                                        (BUNDLE rodos; EXTERNAL: baseline-external)
 //
 // REFERENCE (dump_reference.py): one object a line with prompt, response, reward, domain (name or
 // null), given_domain/given_reward (scored in a given domain), ids/types (core.text.encode_pairs
@@ -39,6 +40,7 @@ struct Row {
     std::vector<int64_t> ids, types, prompt_ids, response_ids;
     int32_t given_domain;
     float given_reward;
+    bool has_ids;                           // prompt_ids/response_ids given (null for chat/parts bundles)
 };
 
 std::vector<int64_t> ints(const Value *v) {
@@ -61,7 +63,8 @@ std::vector<Row> read_reference(const std::string &path, size_t limit) {
                         domain && domain->is(Type::String) ? domain->string : "",
                         policy && policy->is(Type::String) ? policy->string : "(not named)", float(v.object.at("reward").number),
                         ints(v.find("ids")), ints(v.find("types")), ints(v.find("prompt_ids")), ints(v.find("response_ids")),
-                        int32_t(v.object.at("given_domain").integer), float(v.object.at("given_reward").number)});
+                        int32_t(v.object.at("given_domain").integer), float(v.object.at("given_reward").number),
+                        v.find("prompt_ids") && v.find("prompt_ids")->is(Type::Array)});
     }
     return rows;
 }
@@ -92,15 +95,23 @@ int parity(const char *bundle, const char *reference, size_t limit) {
     routerm_status s = routerm_score(rm, n, prompts.data(), responses.data(), rewards.data(), domains.data());
     if (s) { failures += report("score", s); n = 0; }
 
-    // The ids entry point with the reference's own (HF) ids must give the same rewards.
+    // The ids entry point with the reference's own (HF) ids must give the same rewards (bundles
+    // whose rows read through a chat template or per-part tokenizers have no such ids).
+    bool ids_path = std::all_of(rows.begin(), rows.end(), [](const Row &r) { return r.has_ids; });
     std::vector<const int64_t *> p_ids, r_ids;
     std::vector<size_t> p_lens, r_lens;
     for (const Row &r : rows) {
         p_ids.push_back(r.prompt_ids.data()); p_lens.push_back(r.prompt_ids.size());
         r_ids.push_back(r.response_ids.data()); r_lens.push_back(r.response_ids.size());
     }
-    s = routerm_score_ids(rm, n, p_ids.data(), p_lens.data(), r_ids.data(), r_lens.data(), rewards_ids.data(), domains_ids.data());
-    if (s) { failures += report("score_ids", s); n = 0; }
+    if (ids_path) {
+        s = routerm_score_ids(rm, n, p_ids.data(), p_lens.data(), r_ids.data(), r_lens.data(), rewards_ids.data(),
+                              domains_ids.data());
+        if (s) { failures += report("score_ids", s); n = 0; }
+    } else {
+        rewards_ids.assign(rewards.begin(), rewards.end());   // compared with itself: reported as n/a below
+        domains_ids.assign(domains.begin(), domains.end());
+    }
 
     // Every domain's reward model, with the domain given instead of routed.
     std::vector<int32_t> given;
@@ -165,175 +176,20 @@ int compare_cli(const char *out, const char *bundle, const char *reference) {
     return bad || i != rows.size();
 }
 
-// Each case: what is done, the status expected, a piece of the message expected.
-int expect(const char *what, routerm_status got, routerm_status want, const char *needle) {
-    const char *msg = routerm_last_error();
-    bool ok = got == want && (!needle || std::strstr(msg, needle));
-    std::printf("%s %s: %s \"%s\"\n", ok ? "ok  " : "FAIL", what, routerm_status_name(got), msg);
-    return ok ? 0 : 1;
-}
-
-std::string slurp(const fs::path &path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void rewrite(const fs::path &path, const std::string &from, const std::string &to) {
-    std::string text = slurp(path);
-    size_t at = text.find(from);
-    if (at == std::string::npos) throw std::runtime_error("'" + from + "' not in " + path.string());
-    text.replace(at, from.size(), to);
-    std::ofstream(path, std::ios::trunc) << text;
-}
-
-// Replace the manifest's "truncation" field (an object without nested braces) by `field`
-// ("\"truncation\": {...}"), or drop it when `field` is empty; a manifest without it gets it
-// first. manifest.json is the one bundle file without a checksum, so the copy still verifies.
-void set_truncation(const fs::path &manifest, const std::string &field) {
-    std::string text = slurp(manifest);
-    size_t at = text.find("\"truncation\"");
-    if (at == std::string::npos) {
-        if (!field.empty()) text.insert(text.find('{') + 1, field + ",");
-    } else {
-        size_t end = text.find('}', at) + 1;
-        if (size_t next = text.find_first_not_of(" \n", end); field.empty() && next != std::string::npos && text[next] == ',')
-            end = next + 1;   // and its comma
-        text.replace(at, end - at, field);
-    }
-    std::ofstream(manifest, std::ios::trunc) << text;
-}
-
-std::string policy_field(const char *policy) {
-    return std::string("\"truncation\": {\"policy\": \"") + policy + "\", \"prompt_min_divisor\": 4}";
-}
-
-int errors(const char *bundle, const char *scratch) {
-    int failures = 0;
-    routerm_engine *rm = reinterpret_cast<routerm_engine *>(1);
-    failures += expect("no bundle", routerm_engine_create("/nonexistent/bundle", nullptr, &rm), ROUTERM_ERR_BUNDLE, "no manifest");
-    failures += rm != nullptr;
-    failures += expect("NULL dir", routerm_engine_create(nullptr, nullptr, &rm), ROUTERM_ERR_ARGUMENT, "bundle_dir is NULL");
-    float reward;
-    const char *text = "x";
-    failures += expect("NULL engine", routerm_score(nullptr, 1, &text, &text, &reward, nullptr), ROUTERM_ERR_ARGUMENT, "engine");
-    routerm_options options;
-    routerm_options_init(&options);
-    options.provider = "NoSuchExecutionProvider";
-    failures += expect("unknown provider", routerm_engine_create(bundle, &options, &rm), ROUTERM_ERR_RUNTIME, "NoSuchExecutionProvider");
-
-    auto fresh = [&](const char *name) {
-        fs::path dir = fs::path(scratch) / name;
-        fs::remove_all(dir);
-        fs::create_directories(dir.parent_path());
-        fs::copy(bundle, dir, fs::copy_options::recursive);
-        return dir;
-    };
-    fs::path dir = fresh("checksum");
-    std::ofstream(dir / "tokenizer_config.json", std::ios::app) << " ";
-    failures += expect("changed file", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_CHECKSUM,
-                       "bundle file 'tokenizer_config.json'");
-    options.provider = nullptr;
-    options.verify_checksums = 0;
-    failures += expect("changed file, no verify", routerm_engine_create(dir.c_str(), &options, &rm), ROUTERM_OK, nullptr);
-    routerm_engine_destroy(rm);
-
-    dir = fresh("badjson");
-    rewrite(dir / "manifest.json", "{", "[");
-    failures += expect("bad manifest", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "not valid JSON");
-    dir = fresh("method");
-    rewrite(dir / "manifest.json", "\"method\": \"rodos\"", "\"method\": \"baseline\"");
-    failures += expect("wrong graph set", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "needs graphs");
-    dir = fresh("missing");
-    fs::remove(dir / "router.onnx");
-    failures += expect("missing graph", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "router.onnx");
-    dir = fresh("escape");
-    rewrite(dir / "manifest.json", "\"file\": \"router.onnx\"", "\"file\": \"../router.onnx\"");
-    failures += expect("path outside", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "outside the bundle");
-
-    // Imported models' fields this library does not read yet: per-part tokenizers, and a chat
-    // template over a tokenizer it would otherwise apply as a text pair. Refused by field name.
-    dir = fresh("parts");
-    rewrite(dir / "manifest.json", "\"method\": \"rodos\"", "\"parts\": {\"router\": {}}, \"method\": \"rodos\"");
-    failures += expect("parts", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE, "field 'parts'");
-    dir = fresh("template");
-    rewrite(dir / "manifest.json", "\"kind\": \"wordpiece\"", "\"kind\": \"wordpiece\", \"chat_template\": {}");
-    failures += expect("template", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE,
-                       "field 'tokenizer.chat_template'");
-
-    // A tokenizer the C library does not implement: ids work, text is a clear error.
-    dir = fresh("other");
-    rewrite(dir / "manifest.json", "\"kind\": \"wordpiece\"", "\"kind\": \"other\"");
-    failures += expect("other tokenizer", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_OK, nullptr);
-    if (rm) {
-        int32_t domain;
-        failures += expect("text on other", routerm_score(rm, 1, &text, &text, &reward, &domain), ROUTERM_ERR_TOKENIZER,
-                           "routerm_score_ids");
-        int64_t ids[] = {7592, 2088};
-        const int64_t *p = ids;
-        size_t len = 2;
-        failures += expect("ids on other", routerm_score_ids(rm, 1, &p, &len, &p, &len, &reward, &domain), ROUTERM_OK, nullptr);
-        failures += !std::isfinite(reward);
-        routerm_engine_destroy(rm);
-    }
-
-    // Truncation policies: unknown names and divisors are refused, naming the field; an over-long
-    // pair is encoded the way the manifest says, and a manifest without the field (made before
-    // it) the keep_response_cut_prompt_start way. The response ends in its one "zebra".
-    dir = fresh("policy-unknown");
-    set_truncation(dir / "manifest.json", policy_field("cut_response"));
-    failures += expect("unknown policy", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE,
-                       "field 'truncation.policy' is 'cut_response', expected one of the policies this library applies "
-                       "(prompt_tail_response_head_tail, keep_response_cut_prompt_start)");
-    dir = fresh("policy-divisor");
-    set_truncation(dir / "manifest.json", "\"truncation\": {\"policy\": \"keep_response_cut_prompt_start\", \"prompt_min_divisor\": 3}");
-    failures += expect("other divisor", routerm_engine_create(dir.c_str(), nullptr, &rm), ROUTERM_ERR_BUNDLE,
-                       "field 'truncation.prompt_min_divisor' must be 4");
-    std::string long_prompt, long_response;
-    for (int i = 0; i < 700; ++i) { long_prompt += "why "; long_response += "one "; }
-    long_response += "zebra";
-    auto encode = [&](const char *name, const std::string &field, std::vector<int64_t> &ids, int64_t *zebra) {
-        fs::path copy = fresh(name);
-        set_truncation(copy / "manifest.json", field);
-        routerm_engine *engine = nullptr;
-        std::string what = std::string(name) + ": load, encode_pair, tokenize";
-        int bad = expect(what.c_str(), routerm_engine_create(copy.c_str(), nullptr, &engine), ROUTERM_OK, nullptr);
-        size_t count = 0, n = 0;
-        ids.assign(4096, -1);
-        if (engine) {
-            bad += expect(what.c_str(), routerm_encode_pair(engine, long_prompt.c_str(), long_response.c_str(), ids.data(),
-                                                            nullptr, ids.size(), &count), ROUTERM_OK, nullptr);
-            ids.resize(count);
-            bad += expect(what.c_str(), routerm_tokenize(engine, "zebra", zebra, 1, &n), ROUTERM_OK, nullptr) + (n != 1);
-        }
-        routerm_engine_destroy(engine);
-        return bad;
-    };
-    std::vector<int64_t> head_tail, keep_head, no_field;
-    int64_t zebra = -1;
-    failures += encode("policy-head-tail", policy_field("prompt_tail_response_head_tail"), head_tail, &zebra);
-    failures += encode("policy-keep-head", policy_field("keep_response_cut_prompt_start"), keep_head, &zebra);
-    failures += encode("policy-absent", "", no_field, &zebra);
-    auto has_zebra = [&](const std::vector<int64_t> &ids) { return std::find(ids.begin(), ids.end(), zebra) != ids.end(); };
-    bool ok = head_tail.size() == keep_head.size() && has_zebra(head_tail) && !has_zebra(keep_head) && no_field == keep_head;
-    std::printf("%s policy encodings: %zu ids each; the response's end kept by head+tail: %s, by keep-head: %s; "
-                "no field = keep-head: %s\n", ok ? "ok  " : "FAIL", head_tail.size(), has_zebra(head_tail) ? "yes" : "no",
-                has_zebra(keep_head) ? "yes" : "no", no_field == keep_head ? "yes" : "no");
-    failures += !ok;
-
-    fs::remove_all(scratch);
-    return failures ? 1 : 0;
-}
-
 }  // namespace
+
+// bundle_errors.cpp: the --errors mode.
+int bundle_errors(const char *bundle, const char *scratch, const char *external);
 
 int main(int argc, char **argv) {
     try {
-        if (argc == 4 && std::strcmp(argv[1], "--errors") == 0) return errors(argv[2], argv[3]);
+        if ((argc == 4 || argc == 5) && std::strcmp(argv[1], "--errors") == 0)
+            return bundle_errors(argv[2], argv[3], argc == 5 ? argv[4] : nullptr);
         if (argc == 5 && std::strcmp(argv[1], "--compare-cli") == 0) return compare_cli(argv[2], argv[3], argv[4]);
         if (argc == 5 && std::strcmp(argv[1], "--limit") == 0) return parity(argv[3], argv[4], std::stoul(argv[2]));
         if (argc == 3) return parity(argv[1], argv[2], size_t(-1));
         std::fprintf(stderr, "usage: test_parity [--limit N] BUNDLE REFERENCE | --compare-cli OUT BUNDLE REFERENCE | "
-                             "--errors BUNDLE SCRATCH\n");
+                             "--errors BUNDLE SCRATCH [EXTERNAL]\n");
         return 2;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "error: %s\n", e.what());
