@@ -44,7 +44,7 @@ typedef enum routerm_status {
     ROUTERM_ERR_ARGUMENT = 1,     /* a NULL pointer, a bad option, an unknown domain index */
     ROUTERM_ERR_BUNDLE = 2,       /* missing/invalid manifest.json, missing file, wrong graph set */
     ROUTERM_ERR_CHECKSUM = 3,     /* a bundle file does not match its sha256 */
-    ROUTERM_ERR_TOKENIZER = 4,    /* tokenizer files unreadable, or text given to a non-WordPiece bundle */
+    ROUTERM_ERR_TOKENIZER = 4,    /* tokenizer files unreadable, or a component the library does not implement */
     ROUTERM_ERR_RUNTIME = 5,      /* ONNX Runtime failed (provider, session, run) */
     ROUTERM_ERR_NO_MEMORY = 6,
     ROUTERM_ERR_INTERNAL = 7      /* a bug: please report the message */
@@ -81,14 +81,16 @@ ROUTERM_API void routerm_engine_destroy(routerm_engine *engine);
 /* Score n pairs of NUL-terminated UTF-8 texts (invalid UTF-8 reads as U+FFFD, one per maximal
  * invalid subpart, as Python's bytes.decode("utf-8", "replace"); a text cannot hold U+0000). rewards: [n]
  * float32; domains: [n] int32 or NULL -- the domain index each row was scored by (-1 for
- * baseline and more). WordPiece bundles only: ROUTERM_ERR_TOKENIZER otherwise. */
+ * baseline and more). Each graph reads the rows as its bundle part says: a chat-template bundle writes
+ * the prompt as one user turn and the response as one assistant turn through its template. */
 ROUTERM_API routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const *prompts,
                                          const char *const *responses, float *rewards, int32_t *domains);
 
 /* Score n pairs given as token ids WITHOUT special tokens (what the bundle's tokenizer returns
  * with add_special_tokens=False); the engine truncates and adds the special tokens as the text
  * path does. Row i: prompt_ids[i][0 .. prompt_lens[i]), response_ids[i][0 .. response_lens[i]).
- * Works for every tokenizer kind. */
+ * Ids of the top-level tokenizer; ROUTERM_ERR_ARGUMENT for a bundle whose graphs have tokenizers of
+ * their own (manifest "parts"). */
 ROUTERM_API routerm_status routerm_score_ids(routerm_engine *engine, size_t n,
                                              const int64_t *const *prompt_ids, const size_t *prompt_lens,
                                              const int64_t *const *response_ids, const size_t *response_lens,
@@ -102,7 +104,7 @@ ROUTERM_API routerm_status routerm_score_in_domains(routerm_engine *engine, size
                                                     float *rewards);
 
 /* Token ids of one text without special tokens. Writes at most `capacity` ids; *count gets the
- * full number (call with capacity 0 to size the buffer). WordPiece bundles only. */
+ * full number (call with capacity 0 to size the buffer). The top-level tokenizer's ids. */
 ROUTERM_API routerm_status routerm_tokenize(const routerm_engine *engine, const char *text, int64_t *ids,
                                             size_t capacity, size_t *count);
 

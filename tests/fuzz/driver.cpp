@@ -1,15 +1,17 @@
-// A small mutation-fuzzing driver for LLVMFuzzerTestOneInput targets, for compilers without
-// libFuzzer (this project's machine has gcc only): `target SECONDS SEED_FILE...`. Starts from the
-// seed files (and the empty input), applies random byte flips, inserts, deletes, duplications,
-// splices and "interesting" bytes, and runs the target until SECONDS pass; deterministic (fixed
-// seed). Built with -fsanitize=address,undefined, any memory or UB error aborts with a report and
+// A small mutation-fuzzing driver for LLVMFuzzerTestOneInput targets, for builds without libFuzzer
+// (g++): `target SECONDS SEED...`, each SEED a file or a folder of files (a corpus). Runs the empty
+// input and every seed once, in order (with SECONDS 0 only that: a corpus replay, as the campaign's
+// line coverage does), then applies random byte flips, inserts, deletes, duplications, splices and
+// "interesting" bytes to them until SECONDS pass; deterministic (fixed seed). Built with -fsanitize=address,undefined, any memory or UB error aborts with a report and
 // a non-zero exit; the input that did it is written to ./crash-input first. With clang, build the
 // same targets with -fsanitize=fuzzer instead (no driver) for coverage-guided fuzzing.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -27,15 +29,24 @@ static void save_crash(int) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s SECONDS [SEED_FILE...]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s SECONDS [SEED_FILE_OR_FOLDER...]\n", argv[0]);
         return 2;
     }
     double seconds = std::atof(argv[1]);
     std::vector<std::vector<uint8_t>> corpus{{}};
+    std::vector<std::string> files;
     for (int i = 2; i < argc; ++i) {
-        std::ifstream in(argv[i], std::ios::binary);
+        if (!std::filesystem::is_directory(argv[i])) { files.emplace_back(argv[i]); continue; }
+        std::vector<std::string> inside;
+        for (const auto &entry : std::filesystem::directory_iterator(argv[i]))
+            if (entry.is_regular_file()) inside.push_back(entry.path().string());
+        std::sort(inside.begin(), inside.end());
+        files.insert(files.end(), inside.begin(), inside.end());
+    }
+    for (const std::string &file : files) {
+        std::ifstream in(file, std::ios::binary);
         if (!in) {
-            std::fprintf(stderr, "cannot read seed %s\n", argv[i]);
+            std::fprintf(stderr, "cannot read seed %s\n", file.c_str());
             return 2;
         }
         corpus.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

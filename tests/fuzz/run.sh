@@ -1,36 +1,87 @@
 #!/usr/bin/env bash
-# Build the fuzz targets with AddressSanitizer + UndefinedBehaviorSanitizer (g++, or clang++ with
-# libFuzzer when FUZZ_ENGINE=libfuzzer) and run each for SECONDS (default 10) on its seed corpus.
-#   tests/fuzz/run.sh [SECONDS] [OUT_DIR]      (needs ROUTERM_FUZZ_TOKENIZER_DIR: a folder with tokenizer.json)
+# Build the fuzz targets with AddressSanitizer + UndefinedBehaviorSanitizer and run each for SECONDS
+# (default 10) from its seed corpus.
+#   tests/fuzz/run.sh [SECONDS] [OUT_DIR] [TARGET...]      (default: every target of TARGETS)
+# FUZZ_ENGINE=driver (default): g++ with tests/fuzz/driver.cpp, random mutations (not coverage-guided).
+# FUZZ_ENGINE=libfuzzer: clang++ -fsanitize=fuzzer, coverage-guided; clang and libFuzzer are
+#   installed with apt-get when missing (tests/fuzz/libfuzzer.sh). Runs in OUT_DIR/corpus/<target>
+#   (the seeds are read, never written); a finding is written to OUT_DIR/<target>/crash-*.
+# SECONDS=0 builds without running. Environment the targets read:
+#   ROUTERM_FUZZ_TOKENIZER_DIR  the tokenizer target's real tokenizer (a folder with tokenizer.json)
+#   ROUTERM_FUZZ_TOKENIZERS     the bpe/unigram/chat targets' tokenizers; default OUT_DIR/tokenizers,
+#                               made there by tests/fuzz/make_tokenizers.py with $PYTHON (default:
+#                               the repository's .venv/bin/python, else python3)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 seconds="${1:-10}"
 out="${2:-$root/build/fuzz}"
-mkdir -p "$out"
-cxx="${CXX:-g++}"
-flags=(-std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-       -I"$root/src" -I"$root/include")
-lib=("$root/src/json.cpp" "$root/src/unicode.cpp" "$root/src/tokenizer.cpp" "$root/src/manifest.cpp"
-     "$root/src/util.cpp" "$root/src/sha256.cpp" "$root/src/encode.cpp" "$root/src/cli/jsonl.cpp")
-engine=("$here/driver.cpp")
-[[ "${FUZZ_ENGINE:-driver}" == libfuzzer ]] && { flags+=(-fsanitize=fuzzer); engine=(); }
-declare -A seeds=(
-  [json]="$here/seeds/json/*"
-  [tokenizer]="$here/seeds/text/*"
-  [manifest]="$here/seeds/manifest/*"
-  [jsonl]="$here/seeds/jsonl/*"
-)
-for target in json tokenizer manifest jsonl; do
-  bin="$out/fuzz_$target"
-  newer=""
-  [[ -x "$bin" ]] && newer="$(find "$root/src" "$root/include" "$here" \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.inc' \) -newer "$bin" | head -1)"
-  if [[ ! -x "$bin" || -n "$newer" ]]; then
-    "$cxx" "${flags[@]}" "$here/fuzz_$target.cpp" "${engine[@]}" "${lib[@]}" -o "$bin"
+shift $(( $# < 2 ? $# : 2 ))
+engine="${FUZZ_ENGINE:-driver}"
+declare -A seeds=([json]=json [tokenizer]=text [manifest]=manifest [jsonl]=jsonl [bpe]=bpe [unigram]=unigram
+                  [chat]=chat)
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(json tokenizer manifest jsonl bpe unigram chat)
+# Every library source a target may need: all of src/ but the ONNX Runtime parts.
+lib=(json unicode tokenizer added_tokens bpe unigram wordpiece normalizer pretokenizer split_regex encode chat
+     formats manifest onnx_refs util sha256 cli/jsonl)
+
+if [[ "$engine" == libfuzzer ]]; then
+  cxx="$(bash "$here/libfuzzer.sh")"
+  build="$out/libfuzzer"
+  sanitize=-fsanitize=fuzzer-no-link,address,undefined
+  link=(-fsanitize=fuzzer,address,undefined)
+else
+  cxx="${CXX:-g++}"
+  build="$out/driver"
+  sanitize=-fsanitize=address,undefined
+  link=(-fsanitize=address,undefined)
+fi
+flags=(-std=c++17 -O1 -g "$sanitize" -fno-sanitize-recover=all -fno-omit-frame-pointer -I"$root/src" -I"$root/include")
+mkdir -p "$build/obj"
+
+# Compile $1 to $2 unless $2 is newer than $1 and than every header under the folders $3...
+compile() {
+  local src="$1" obj="$2"
+  shift 2
+  if [[ ! -f "$obj" || "$src" -nt "$obj" || -n "$(find "$@" \( -name '*.hpp' -o -name '*.h' -o -name '*.inc' \) \
+        -newer "$obj" | head -1)" ]]; then
+    "$cxx" "${flags[@]}" -c "$src" -o "$obj"
   fi
-  # shellcheck disable=SC2086
-  if [[ "${FUZZ_ENGINE:-driver}" == libfuzzer ]]; then args=(-max_total_time="$seconds" "$(dirname ${seeds[$target]})"); else args=("$seconds" ${seeds[$target]}); fi
-  (cd "$out" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+}
+objs=()
+for src in "${lib[@]}"; do
+  compile "$root/src/$src.cpp" "$build/obj/${src//\//_}.o" "$root/src" "$root/include"
+  objs+=("$build/obj/${src//\//_}.o")
+done
+[[ "$engine" == libfuzzer ]] || { compile "$here/driver.cpp" "$build/driver.o"; objs+=("$build/driver.o"); }
+
+export ROUTERM_FUZZ_TOKENIZERS="${ROUTERM_FUZZ_TOKENIZERS:-$out/tokenizers}"
+if [[ " ${targets[*]} " =~ \ (bpe|unigram|chat)\  ]]; then
+  python="${PYTHON:-$root/.venv/bin/python}"
+  [[ -x "$python" ]] || python=python3
+  "$python" "$here/make_tokenizers.py" "$ROUTERM_FUZZ_TOKENIZERS" >/dev/null
+fi
+for target in "${targets[@]}"; do
+  [[ -n "${seeds[$target]:-}" ]] || { echo "unknown fuzz target '$target'" >&2; exit 2; }
+  bin="$build/fuzz_$target"
+  compile "$here/fuzz_$target.cpp" "$build/obj/fuzz_$target.o" "$root/src" "$root/include" "$here"
+  if [[ ! -x "$bin" || -n "$(find "$build/obj/fuzz_$target.o" "${objs[@]}" -newer "$bin" | head -1)" ]]; then
+    "$cxx" "${link[@]}" "$build/obj/fuzz_$target.o" "${objs[@]}" -o "$bin"
+  fi
+  [[ "$seconds" == 0 ]] && continue
+  work="$build/$target"
+  mkdir -p "$work"
+  seed_dir="$here/seeds/${seeds[$target]}"
+  if [[ "$engine" == libfuzzer ]]; then
+    mkdir -p "$out/corpus/$target"
+    dict=(); [[ -f "$here/dicts/$target.dict" ]] && dict=(-dict="$here/dicts/$target.dict")
+    args=(-max_total_time="$seconds" -timeout=30 -print_final_stats=1 -artifact_prefix="$work/" "${dict[@]}"
+          "$out/corpus/$target" "$seed_dir")
+  else
+    args=("$seconds" "$seed_dir"/*)
+  fi
+  (cd "$work" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
      "$bin" "${args[@]}")
   echo "fuzz_$target: ok"
 done
