@@ -86,6 +86,29 @@ ROUTERM_API void routerm_engine_destroy(routerm_engine *engine);
 ROUTERM_API routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const *prompts,
                                          const char *const *responses, float *rewards, int32_t *domains);
 
+/* One chat message: NUL-terminated UTF-8 role ("system", "user", "assistant", ...) and content. */
+typedef struct routerm_message {
+    const char *role;
+    const char *content;
+} routerm_message;
+
+/* One side of a row: a text (messages NULL), or num_messages >= 1 chat messages (TRL's
+ * conversational form; text is then ignored). */
+typedef struct routerm_side {
+    const char *text;
+    const routerm_message *messages;
+    size_t num_messages;
+} routerm_side;
+
+/* routerm_score with each side a text or messages, as the Python engine takes rows: a chat-template
+ * bundle writes the prompt's messages (a text: one user turn) and then the response's (a text: one
+ * assistant turn) through its template; a bundle without one reads messages flattened to
+ * "Human: ..." / "Assistant: ..." turns (prompt) and their contents joined by blank lines (response).
+ * A refused conversation (a role the template does not know, a system turn not first) is
+ * ROUTERM_ERR_ARGUMENT naming the row. */
+ROUTERM_API routerm_status routerm_score_rows(routerm_engine *engine, size_t n, const routerm_side *prompts,
+                                              const routerm_side *responses, float *rewards, int32_t *domains);
+
 /* Score n pairs given as token ids WITHOUT special tokens (what the bundle's tokenizer returns
  * with add_special_tokens=False); the engine truncates and adds the special tokens as the text
  * path does. Row i: prompt_ids[i][0 .. prompt_lens[i]), response_ids[i][0 .. response_lens[i]).

@@ -68,6 +68,24 @@ void text_rows(size_t n, const char *const *prompts, const char *const *response
     }
 }
 
+// One side of a row from the C form; `what` is "prompts[i]" / "responses[i]" for errors.
+routerm::Row side_row(const routerm_side &side, const std::string &what) {
+    routerm::Row row;
+    if (!side.messages) {
+        if (!side.text) argument(what + " has neither text nor messages");
+        row.text = side.text;
+        return row;
+    }
+    if (side.num_messages == 0) argument(what + " has no messages");
+    row.is_messages = true;
+    for (size_t k = 0; k < side.num_messages; ++k) {
+        const routerm_message &m = side.messages[k];
+        if (!m.role || !m.content) argument(what + " message " + std::to_string(k) + " has a NULL role or content");
+        row.messages.push_back({m.role, m.content});
+    }
+    return row;
+}
+
 }  // namespace
 
 extern "C" {
@@ -139,6 +157,23 @@ routerm_status routerm_score_in_domains(routerm_engine *engine, size_t n, const 
         std::vector<routerm::Row> p(n), r(n);
         text_rows(n, prompts, responses, p, r);
         engine->engine.score_rows(p, r, rewards, nullptr, domains_in);
+    });
+}
+
+routerm_status routerm_score_rows(routerm_engine *engine, size_t n, const routerm_side *prompts,
+                                  const routerm_side *responses, float *rewards, int32_t *domains) {
+    return guarded([&] {
+        need(engine, "engine");
+        if (n == 0) return;
+        need(prompts, "prompts");
+        need(responses, "responses");
+        need(rewards, "rewards");
+        std::vector<routerm::Row> p, r;
+        for (size_t i = 0; i < n; ++i) {
+            p.push_back(side_row(prompts[i], "prompts[" + std::to_string(i) + "]"));
+            r.push_back(side_row(responses[i], "responses[" + std::to_string(i) + "]"));
+        }
+        engine->engine.score_rows(p, r, rewards, domains);
     });
 }
 

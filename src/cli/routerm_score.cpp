@@ -30,7 +30,8 @@ int usage(const char *argv0) {
     std::fprintf(stderr,
                  "usage: %s [--threads N] [--provider cpu|cuda|tensorrt|NAME] [--batch N] [--no-verify] BUNDLE "
                  "< pairs.jsonl > rewards.jsonl\n"
-                 "  input lines: {\"prompt\": str, \"response\": str, \"id\": any (optional)}\n"
+                 "  input lines: {\"prompt\": P, \"response\": R, \"id\": any (optional)}, P and R each a\n"
+                 "    string or a list of {\"role\": str, \"content\": str} chat messages\n"
                  "  output lines: {\"id\": ..., \"reward\": float, \"domain\": str|null}\n"
                  "  --batch N: lines per engine call (default %ld)\n",
                  argv0, kDefaultBatch);
@@ -46,14 +47,27 @@ bool parse_count(const char *text, long &out) {
 
 bool flush(routerm_engine *engine, std::vector<Row> &rows) {
     if (rows.empty()) return true;
-    std::vector<const char *> prompts, responses;
+    // The C form of each side: its text, or its messages (kept alive by `messages` until the call ends).
+    std::vector<std::vector<routerm_message>> messages;
+    std::vector<routerm_side> prompts, responses;
+    auto c_side = [&](const routerm::cli::Side &side) {
+        routerm_side out{side.text.c_str(), nullptr, 0};
+        if (side.is_messages) {
+            messages.emplace_back();
+            for (const auto &[role, content] : side.messages) messages.back().push_back({role.c_str(), content.c_str()});
+            out.messages = messages.back().data();
+            out.num_messages = messages.back().size();
+        }
+        return out;
+    };
+    messages.reserve(2 * rows.size());   // no reallocation: the sides point into it
     for (const Row &r : rows) {
-        prompts.push_back(r.prompt.c_str());
-        responses.push_back(r.response.c_str());
+        prompts.push_back(c_side(r.prompt));
+        responses.push_back(c_side(r.response));
     }
     std::vector<float> rewards(rows.size());
     std::vector<int32_t> domains(rows.size());
-    routerm_status s = routerm_score(engine, rows.size(), prompts.data(), responses.data(), rewards.data(), domains.data());
+    routerm_status s = routerm_score_rows(engine, rows.size(), prompts.data(), responses.data(), rewards.data(), domains.data());
     if (s != ROUTERM_OK) {
         std::fprintf(stderr, "routerm-score: %s: %s\n", routerm_status_name(s), routerm_last_error());
         return false;

@@ -8,6 +8,9 @@ For each bundle DIR/<name>, writes OUTDIR/<name>.jsonl: one line per pair, with 
 domain's reward model is compared even when a briefly trained router picks few), the model input
 ``ids``/``types`` (core.text.encode_pairs under the bundle's truncation ``policy``, as the engine
 reads it from the manifest) and the ``prompt_ids``/``response_ids`` without special tokens.
+``prompt_messages``/``response_messages``/``messages_reward``: the row as chat messages (every third
+prompt a three-turn conversation), scored by the engine (a chat template writes them; other bundles
+flatten them), for routerm_score_rows.
 Bundles of imported models read rows their own way (core.formats): ``ids``/``types`` are then the
 top-level format's encoding, and ``prompt_ids``/``response_ids`` are null (a chat row's ids are not
 its prompt's ids followed by its response's, and a bundle with ``parts`` has no one tokenizer).
@@ -42,6 +45,16 @@ def test_pairs(n: int) -> list[tuple[str, str]]:
     return out
 
 
+def as_messages(i: int, prompt: str, response: str) -> tuple[list[dict], list[dict]]:
+    """Row i as TRL's conversational form: a user turn (every third row after an earlier exchange)
+    and an assistant turn."""
+    turns = [{"role": "user", "content": prompt}]
+    if i % 3 == 2:
+        turns = [{"role": "user", "content": "Hi there."},
+                 {"role": "assistant", "content": "Hello! What can I do for you?"}] + turns
+    return turns, [{"role": "assistant", "content": response}]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundles", required=True, type=Path)
@@ -59,6 +72,8 @@ def main() -> None:
         result = engine.score(prompts, responses)
         given = [engine.domains[i % len(engine.domains)] for i in range(len(pairs))]   # every domain's model
         forced = engine.score(prompts, responses, domains=given)
+        conversations = [as_messages(i, p, r) for i, (p, r) in enumerate(pairs)]
+        chats = engine.score([p for p, _ in conversations], [r for _, r in conversations])
         tok, max_length, policy = engine.tokenizer, engine.manifest.max_length, engine.truncation
         if args.policy and policy != args.policy:
             raise SystemExit(f"{args.bundles / name}: the engine encodes with truncation policy {policy}, "
@@ -85,7 +100,9 @@ def main() -> None:
                     "domain": result.domains[i], "given_domain": i % len(engine.domains),
                     "given_reward": float(forced.rewards[i]), "policy": policy,
                     "ids": encoded[i].input_ids, "types": encoded[i].token_type_ids,
-                    "prompt_ids": p_ids[i], "response_ids": r_ids[i]}) + "\n")
+                    "prompt_ids": p_ids[i], "response_ids": r_ids[i],
+                    "prompt_messages": conversations[i][0], "response_messages": conversations[i][1],
+                    "messages_reward": float(chats.rewards[i])}) + "\n")
         used = sorted({d for d in result.domains if d is not None})
         print(f"{name}: {len(pairs)} pairs, domains used {used}; truncation {policy} "
               f"({differ} pairs encoded differently under the other policies)")

@@ -41,7 +41,16 @@ struct Row {
     int32_t given_domain;
     float given_reward;
     bool has_ids;                           // prompt_ids/response_ids given (null for chat/parts bundles)
+    std::vector<std::pair<std::string, std::string>> prompt_messages, response_messages;   // (role, content)
+    float messages_reward = 0;              // the engine's reward of the row as those messages
 };
+
+std::vector<std::pair<std::string, std::string>> messages(const Value *v) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (v && v->is(Type::Array))
+        for (const Value &m : v->array) out.emplace_back(m.object.at("role").string, m.object.at("content").string);
+    return out;
+}
 
 std::vector<int64_t> ints(const Value *v) {
     std::vector<int64_t> out;
@@ -64,7 +73,9 @@ std::vector<Row> read_reference(const std::string &path, size_t limit) {
                         policy && policy->is(Type::String) ? policy->string : "(not named)", float(v.object.at("reward").number),
                         ints(v.find("ids")), ints(v.find("types")), ints(v.find("prompt_ids")), ints(v.find("response_ids")),
                         int32_t(v.object.at("given_domain").integer), float(v.object.at("given_reward").number),
-                        v.find("prompt_ids") && v.find("prompt_ids")->is(Type::Array)});
+                        v.find("prompt_ids") && v.find("prompt_ids")->is(Type::Array), messages(v.find("prompt_messages")),
+                        messages(v.find("response_messages")),
+                        v.find("messages_reward") ? float(v.object.at("messages_reward").number) : 0.0f});
     }
     return rows;
 }
@@ -77,6 +88,40 @@ int report(const char *what, routerm_status s) {
 std::string domain_name(routerm_engine *rm, int32_t d) {
     const char *name = d >= 0 ? routerm_domain_name(rm, size_t(d)) : nullptr;
     return name ? name : "";
+}
+
+// routerm_score_rows: text sides give routerm_score's rewards; message sides the Python engine's
+// rewards of the same conversations (dump_reference.py's messages_reward). Returns failures.
+int rows_parity(routerm_engine *rm, const std::vector<Row> &rows, const std::vector<float> &rewards) {
+    size_t n = std::min(rows.size(), rewards.size());
+    if (n == 0 || rows[0].prompt_messages.empty()) return 0;   // an older reference: nothing to compare
+    std::vector<routerm_side> text_p, text_r, chat_p, chat_r;
+    std::vector<std::vector<routerm_message>> store;
+    store.reserve(2 * n);
+    auto side = [&](const std::vector<std::pair<std::string, std::string>> &ms) {
+        store.emplace_back();
+        for (const auto &[role, content] : ms) store.back().push_back({role.c_str(), content.c_str()});
+        return routerm_side{nullptr, store.back().data(), store.back().size()};
+    };
+    for (size_t i = 0; i < n; ++i) {
+        text_p.push_back({rows[i].prompt.c_str(), nullptr, 0});
+        text_r.push_back({rows[i].response.c_str(), nullptr, 0});
+        chat_p.push_back(side(rows[i].prompt_messages));
+        chat_r.push_back(side(rows[i].response_messages));
+    }
+    std::vector<float> got_text(n), got_chat(n);
+    if (routerm_status s = routerm_score_rows(rm, n, text_p.data(), text_r.data(), got_text.data(), nullptr))
+        return report("score_rows (text)", s);
+    if (routerm_status s = routerm_score_rows(rm, n, chat_p.data(), chat_r.data(), got_chat.data(), nullptr))
+        return report("score_rows (messages)", s);
+    double text_diff = 0, chat_diff = 0;
+    for (size_t i = 0; i < n; ++i) {
+        text_diff = std::max(text_diff, std::fabs(double(got_text[i]) - double(rewards[i])));
+        chat_diff = std::max(chat_diff, std::fabs(double(got_chat[i]) - double(rows[i].messages_reward)));
+    }
+    std::printf("routerm_score_rows: max |reward - routerm_score| %.3g (texts), |reward - python| %.3g (messages)\n",
+                text_diff, chat_diff);
+    return text_diff > 0 || chat_diff > kRewardTolerance;
 }
 
 int parity(const char *bundle, const char *reference, size_t limit) {
@@ -150,6 +195,7 @@ int parity(const char *bundle, const char *reference, size_t limit) {
                 id_mismatch);
     for (const auto &[name, count] : histogram) std::printf(" %s=%zu", name.c_str(), count);
     std::printf("\n");
+    failures += rows_parity(rm, rows, rewards);
     routerm_engine_destroy(rm);
     if (n < std::min<size_t>(limit, 200)) { std::fprintf(stderr, "FAIL: only %zu pairs\n", n); ++failures; }
     return failures || max_diff > kRewardTolerance || max_diff_ids > kRewardTolerance || max_diff_given > kRewardTolerance ||

@@ -66,6 +66,22 @@ int main() {
         CHECK(row.id_json == id);
     }
 
+    // routerm-score lines: a side is a string or {"role", "content"} messages; anything else is named
+    {
+        cli::Row row = cli::parse_pair_line(
+            R"({"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "response": "Hello"})");
+        CHECK(row.prompt.is_messages && row.prompt.messages.size() == 2 && row.prompt.messages[1].second == "Hi");
+        CHECK(!row.response.is_messages && row.response.text == "Hello");
+        for (const char *bad : {R"({"prompt": [], "response": "r"})", R"({"prompt": [{"role": "user"}], "response": "r"})",
+                                R"({"prompt": "p", "response": [{"role": "assistant", "content": 3}]})",
+                                R"({"prompt": "p", "response": [{"role": "assistant", "content": "a\u0000b"}]})",
+                                R"({"prompt": 1, "response": "r"})"}) {
+            bool threw = false;
+            try { cli::parse_pair_line(bad); } catch (const std::runtime_error &) { threw = true; }
+            CHECK(threw);
+        }
+    }
+
     // truncate_pair under both policies: prompt = 0..np-1, response = 100..100+nr-1; the values are
     // core.text.truncate_pair's (prompt keeps its last keep_p tokens, response keeps its first
     // head and last tail tokens). budget 10 -> room 8 (even), 11 -> 9 (odd), 1 -> 1 (all head).
