@@ -25,9 +25,9 @@ def _template(processor: dict, where: str) -> tuple[list, list]:
     kind = processor.get("type")
     if kind == "Sequence":
         found = [p for p in processor.get("processors", []) if p.get("type") != "ByteLevel"]
-        if len(found) != 1:
+        if len(found) > 1:
             raise BundleError(f"{where}: post_processor Sequence holds {len(found)} special-token processors; expected 1")
-        return _template(found[0], where)
+        return _template(found[0] if found else {}, where)
     if kind == "TemplateProcessing":
         specials = processor.get("special_tokens", {})
 
@@ -50,10 +50,10 @@ def _template(processor: dict, where: str) -> tuple[list, list]:
         if kind == "BertProcessing":
             return single, [(cls, 0), ("A", 0), (sep, 0), ("B", 1), (sep, 1)]
         return single, [(cls, 0), ("A", 0), (sep, 0), (sep, 0), ("B", 0), (sep, 0)]
-    if processor == {}:
+    if processor == {} or kind == "ByteLevel":   # no special tokens (ByteLevel only fixes offsets: Qwen2/3)
         return [("A", 0)], [("A", 0), ("B", 1)]
     raise BundleError(f"{where}: post_processor type {kind!r} is not supported "
-                      f"(TemplateProcessing, BertProcessing, RobertaProcessing)")
+                      f"(TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel)")
 
 
 class BundleTokenizer:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "string_ids.hpp"
 #include "unicode.hpp"
 
 namespace routerm {
@@ -90,25 +91,18 @@ class Bpe : public Model {
 public:
     void encode(std::string_view word, std::vector<int64_t> &out) const override;
     int64_t token_id(std::string_view token) const override {
-        std::string key(token);
-        if (byte_level_ && !to_bytes(std::string(token), key)) return -1;
-        auto it = ids_.find(key);
-        return it == ids_.end() ? -1 : it->second;
+        std::string buf;
+        return written(std::string(token), buf);
     }
-    // The id of a token as tokenizer.json writes it (byte-level: in the byte alphabet).
-    const int64_t *written(const std::string &token, std::string &buf) const {
-        const std::string *key = &token;
-        if (byte_level_) {
-            if (!to_bytes(token, buf)) return nullptr;
-            key = &buf;
-        }
-        auto it = ids_.find(*key);
-        return it == ids_.end() ? nullptr : &it->second;
+    // The id of a token as tokenizer.json writes it (byte-level: in the byte alphabet), or -1.
+    int64_t written(const std::string &token, std::string &buf) const {
+        if (!byte_level_) return ids_.get(token);
+        return to_bytes(token, buf) ? ids_.get(buf) : -1;
     }
 
     // Token -> id, keyed as words are looked up: the token's text, or for byte-level BPE its bytes
     // (a token with a character outside the byte alphabet can match no word and is left out).
-    std::unordered_map<std::string, int64_t> ids_;
+    StringIds ids_;
     PairMap merges_;
     bool byte_level_ = false, byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
     int64_t unk_id_ = -1;
@@ -153,7 +147,7 @@ void Bpe::symbols(std::string_view word, std::vector<int64_t> &ids) const {
         piece.append(word.data() + i, len);
         if (i + len == word.size()) piece += suffix_;
         i += len;
-        if (auto it = ids_.find(piece); it != ids_.end()) { flush(); ids.push_back(it->second); continue; }
+        if (int64_t id = ids_.get(piece); id >= 0) { flush(); ids.push_back(id); continue; }
         if (byte_fallback_) {
             bool all = true;
             for (unsigned char b : piece) all = all && fallback_[b] >= 0;
@@ -205,7 +199,7 @@ void Bpe::merge(std::vector<int64_t> &ids) const {
 void Bpe::encode(std::string_view word, std::vector<int64_t> &out) const {
     if (word.empty()) return;
     if (ignore_merges_) {
-        if (auto it = ids_.find(std::string(word)); it != ids_.end()) { out.push_back(it->second); return; }
+        if (int64_t id = ids_.get(word); id >= 0) { out.push_back(id); return; }
     }
     std::vector<int64_t> ids;
     ids.reserve(word.size());
@@ -243,32 +237,33 @@ void read_merges(const json::Value &model, const std::string &where, Bpe &bpe) {
     if (!merges) bad(where, "BPE model has no 'merges' list");
     std::string buf;
     auto id = [&](const std::string &tok, size_t rank) {
-        const int64_t *found = bpe.written(tok, buf);
-        if (!found) bad(where, "merge " + std::to_string(rank) + " names '" + tok + "', which is not in the vocabulary");
-        return uint32_t(*found);
+        int64_t found = bpe.written(tok, buf);
+        if (found < 0) bad(where, "merge " + std::to_string(rank) + " names '" + tok + "', which is not in the vocabulary");
+        return uint32_t(found);
     };
-    std::vector<std::pair<std::string, std::string>> pairs;
+    size_t rank = 0;
+    std::string a, b;
+    bpe.merges_.reserve(bpe.ids_.size());
     json_section(where, "model.merges", [&] {
         json::each_item(*merges, [&](const json::Value &m) {
-            size_t rank = pairs.size();
             if (m.is(json::Type::String)) {
                 size_t sp = m.string.find(' ');
                 if (sp == std::string::npos || m.string.find(' ', sp + 1) != std::string::npos)
                     bad(where, "merge " + std::to_string(rank) + " '" + m.string + "' is not two tokens");
-                pairs.emplace_back(m.string.substr(0, sp), m.string.substr(sp + 1));
+                a.assign(m.string, 0, sp);
+                b.assign(m.string, sp + 1);
             } else if (m.is(json::Type::Array) && m.array.size() == 2 && m.array[0].is(json::Type::String) &&
                        m.array[1].is(json::Type::String)) {
-                pairs.emplace_back(m.array[0].string, m.array[1].string);
+                a = m.array[0].string;
+                b = m.array[1].string;
             } else {
                 bad(where, "merge " + std::to_string(rank) + " is neither \"a b\" nor [\"a\", \"b\"]");
             }
+            uint32_t left = id(a, rank), right = id(b, rank);
+            bpe.merges_.put(left, right, uint32_t(rank), id(a + b, rank));
+            ++rank;
         });
     });
-    bpe.merges_.reserve(pairs.size());
-    for (size_t rank = 0; rank < pairs.size(); ++rank) {
-        const auto &[a, b] = pairs[rank];
-        bpe.merges_.put(id(a, rank), id(b, rank), uint32_t(rank), id(a + b, rank));
-    }
 }
 
 void read_byte_level(const std::string &where, Bpe &bpe) {
@@ -276,8 +271,7 @@ void read_byte_level(const std::string &where, Bpe &bpe) {
         bad(where, "byte-level BPE with continuing_subword_prefix or end_of_word_suffix is not supported");
     std::array<uint32_t, 256> chars = byte_chars();
     for (int b = 0; b < 256; ++b) {
-        auto it = bpe.ids_.find(std::string(1, char(b)));
-        bpe.byte_ids_[size_t(b)] = it == bpe.ids_.end() ? -1 : it->second;
+        bpe.byte_ids_[size_t(b)] = bpe.ids_.get(std::string(1, char(b)));
         std::string ch;   // byte fallback spells the byte's character, as tokenizers sees the word
         unicode::append_utf8(ch, chars[size_t(b)]);
         bool all = true;
@@ -298,8 +292,8 @@ std::unique_ptr<Model> load_bpe(const json::Value &model, const std::string &whe
         json::each_member(*vocab, [&](const std::string &tok, const json::Value &id) {
             if (!id.is(json::Type::Number) || !id.integral || id.integer < 0 || id.integer > 0x7FFFFFFF)
                 bad(where, "vocabulary id of '" + tok + "' is not a non-negative integer");
-            if (!byte_level) bpe->ids_[tok] = id.integer;
-            else if (to_bytes(tok, bytes)) bpe->ids_[bytes] = id.integer;
+            if (!byte_level) bpe->ids_.put(tok, id.integer);
+            else if (to_bytes(tok, bytes)) bpe->ids_.put(bytes, id.integer);
         });
     });
     if (const json::Value *d = model.find("dropout"); d && !d->is(json::Type::Null))
@@ -310,15 +304,13 @@ std::unique_ptr<Model> load_bpe(const json::Value &model, const std::string &whe
     bpe->fuse_unk_ = field_bool(model, "fuse_unk");
     bpe->ignore_merges_ = field_bool(model, "ignore_merges");
     if (std::string unk = field_string(model, "unk_token", where); !unk.empty()) {
-        const int64_t *id = bpe->written(unk, bytes);
-        if (!id) bad(where, "unk_token '" + unk + "' is not in the vocabulary");
-        bpe->unk_id_ = *id;
+        bpe->unk_id_ = bpe->written(unk, bytes);
+        if (bpe->unk_id_ < 0) bad(where, "unk_token '" + unk + "' is not in the vocabulary");
     }
     for (int b = 0; b < 256; ++b) {
         char name[8];
         std::snprintf(name, sizeof name, "<0x%02X>", b);
-        const int64_t *id = bpe->written(name, bytes);
-        bpe->fallback_[size_t(b)] = id ? *id : -1;
+        bpe->fallback_[size_t(b)] = bpe->written(name, bytes);
     }
     read_merges(model, where, *bpe);
     if (byte_level) read_byte_level(where, *bpe);

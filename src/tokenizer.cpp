@@ -73,11 +73,12 @@ bool read_template(const json::Value &proc, const std::string &where, SpecialTem
                   {1, {}, bert ? 1 : 0}, {-1, {sep}, bert ? 1 : 0}};
         return true;
     }
-    if (name == "Sequence") {
-        bool found = false;
+    if (name == "Sequence") {   // ByteLevel (offsets only) beside at most one special-token processor
+        int found = 0;
         for (const json::Value &p : need(proc, "processors", json::Type::Array, where).array)
-            found = read_template(p, where, t) || found;
-        return found;
+            found += read_template(p, where, t);
+        if (found > 1) bad(where, "post_processor Sequence holds " + std::to_string(found) + " special-token processors; expected 1");
+        return found == 1;
     }
     if (name == "ByteLevel") return false;   // offsets only: no special tokens (GPT-2 concatenates)
     bad(where, "post_processor '" + name + "' is not supported by the C library");
@@ -86,7 +87,7 @@ bool read_template(const json::Value &proc, const std::string &where, SpecialTem
 SpecialTemplate plain_template() {
     SpecialTemplate t;
     t.single = {{0, {}, 0}};
-    t.pair = {{0, {}, 0}, {1, {}, 0}};
+    t.pair = {{0, {}, 0}, {1, {}, 1}};   // tokenizers encodes the second sequence with type id 1
     return t;
 }
 
@@ -199,7 +200,7 @@ Tokenizer Tokenizer::load(const std::string &dir, const json::Value &manifest_to
             "strip_accents": null, "lowercase": )") + (do_lower ? "true" : "false") + "}");
         t.normalizer_ = load_normalizer(bert, where);
         t.pre_ = load_pre_tokenizer(json::parse(R"({"type": "BertPreTokenizer"})"), where);
-        t.model_ = wordpiece_from_vocab(std::move(vocab), where);
+        t.model_ = wordpiece_from_vocab(vocab, where);
         t.describe_ = "WordPiece (vocab.txt), normalizer BertNormalizer, pre-tokenizer BertPreTokenizer";
     } else {
         bad(dir, "no tokenizer.json (or a WordPiece vocab.txt)");

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "string_ids.hpp"
 
 namespace routerm {
 
@@ -14,18 +15,13 @@ namespace {
 
 class WordPiece : public Model {
 public:
-    WordPiece(std::unordered_map<std::string, int64_t> vocab, const std::string &unk, std::string prefix,
-              size_t max_chars, const std::string &where)
+    WordPiece(StringIds vocab, const std::string &unk, std::string prefix, size_t max_chars, const std::string &where)
         : vocab_(std::move(vocab)), prefix_(std::move(prefix)), max_chars_(max_chars) {
-        auto it = vocab_.find(unk);
-        if (it == vocab_.end()) bad(where, "unk_token '" + unk + "' is not in the vocabulary");
-        unk_id_ = it->second;
+        unk_id_ = vocab_.get(unk);
+        if (unk_id_ < 0) bad(where, "unk_token '" + unk + "' is not in the vocabulary");
     }
 
-    int64_t token_id(std::string_view token) const override {
-        auto it = vocab_.find(std::string(token));
-        return it == vocab_.end() ? -1 : it->second;
-    }
+    int64_t token_id(std::string_view token) const override { return vocab_.get(token); }
 
     void encode(std::string_view word, std::vector<int64_t> &out) const override {
         std::vector<size_t> offset;   // byte offset of each character, plus the end
@@ -42,8 +38,8 @@ public:
             for (; end > start; --end) {
                 piece.assign(start ? prefix_ : std::string());
                 piece.append(word.data() + offset[start], offset[end] - offset[start]);
-                auto it = vocab_.find(piece);
-                if (it != vocab_.end()) { id = it->second; break; }
+                id = vocab_.get(piece);
+                if (id >= 0) break;
             }
             if (id < 0) { out.resize(mark); out.push_back(unk_id_); return; }
             out.push_back(id);
@@ -52,7 +48,7 @@ public:
     }
 
 private:
-    std::unordered_map<std::string, int64_t> vocab_;
+    StringIds vocab_;
     std::string prefix_;
     size_t max_chars_;
     int64_t unk_id_ = -1;
@@ -63,11 +59,11 @@ private:
 std::unique_ptr<Model> load_wordpiece(const json::Value &model, const std::string &where) {
     const json::Value *vocab = model.find("vocab");
     if (!vocab) bad(where, "WordPiece model has no 'vocab' object");
-    std::unordered_map<std::string, int64_t> ids;
+    StringIds ids;
     try {
         json::each_member(*vocab, [&](const std::string &tok, const json::Value &id) {
             if (!id.is(json::Type::Number) || !id.integral) bad(where, "vocabulary id of '" + tok + "' is not an integer");
-            ids[tok] = id.integer;
+            ids.put(tok, id.integer);
         });
     } catch (const Error &) {
         throw;
@@ -84,8 +80,10 @@ std::unique_ptr<Model> load_wordpiece(const json::Value &model, const std::strin
                                        max_chars, where);
 }
 
-std::unique_ptr<Model> wordpiece_from_vocab(std::unordered_map<std::string, int64_t> vocab, const std::string &where) {
-    return std::make_unique<WordPiece>(std::move(vocab), "[UNK]", "##", 100, where);
+std::unique_ptr<Model> wordpiece_from_vocab(const std::unordered_map<std::string, int64_t> &vocab, const std::string &where) {
+    StringIds ids;
+    for (const auto &[tok, id] : vocab) ids.put(tok, id);
+    return std::make_unique<WordPiece>(std::move(ids), "[UNK]", "##", 100, where);
 }
 
 }  // namespace routerm

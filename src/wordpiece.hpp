@@ -20,6 +20,6 @@ std::unique_ptr<Model> load_wordpiece(const json::Value &model, const std::strin
 
 // A slow-tokenizer folder's vocab.txt (one token a line, id = line number) with "[UNK]", "##" and
 // 100 characters a word, as BertTokenizerFast builds it.
-std::unique_ptr<Model> wordpiece_from_vocab(std::unordered_map<std::string, int64_t> vocab, const std::string &where);
+std::unique_ptr<Model> wordpiece_from_vocab(const std::unordered_map<std::string, int64_t> &vocab, const std::string &where);
 
 }  // namespace routerm
