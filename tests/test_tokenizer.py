@@ -1,5 +1,6 @@
 """The runtime's tokenizer (``tokenizers`` only, so serving needs no transformers) gives the training
 tokenizer's ids on real data."""
+import json
 import sys
 from pathlib import Path
 
@@ -56,3 +57,22 @@ def test_serving_imports_neither_torch_nor_transformers(tiny_bundles, name):
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+_BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+
+
+@pytest.mark.parametrize("processor", [_BYTE_LEVEL, {"type": "Sequence", "processors": [_BYTE_LEVEL]}, None])
+def test_a_byte_level_post_processor_adds_no_special_tokens(tmp_path, processor):
+    """Qwen2/Qwen3 ship a bare ByteLevel post-processor (offsets only): pairs are joined as tokenizers
+    joins them without one, the second sequence with type id 1."""
+    from tokenizers import Tokenizer
+    doc = json.loads(Tokenizer.from_file(str(Path(default_base_model()) / "tokenizer.json")).to_str())
+    doc["post_processor"], doc["padding"], doc["truncation"] = processor, None, None
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    tok = BundleTokenizer(path, 0, True)
+    want = Tokenizer.from_file(str(path)).encode("first text", "second", add_special_tokens=True)
+    a, b = tok(["first text"])["input_ids"][0], tok(["second"])["input_ids"][0]
+    assert tok.build_inputs_with_special_tokens(a, b) == want.ids
+    assert tok.create_token_type_ids_from_sequences(a, b) == want.type_ids
