@@ -1,6 +1,6 @@
 """Tokenizer speed, C library vs Hugging Face ``tokenizers``, one thread each, per algorithm.
 
-    python benchmarks/tokenizer_speed.py --tool build/tests/c/tokenize_tool [--root DIR]
+    PYTHONPATH=scripts:tests:tests/c python benchmarks/tokenizer_speed.py --tool build/tests/c/tokenize_tool [--root DIR]
         [--strings 100000] [--rounds 5] [--text corpus|hard] [--kinds ...]
 
 For each tokenizer of tests/c/tokenizer_fixtures.py (byte-level BPE: gpt2, llama3, qwen2, roberta;
@@ -39,9 +39,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
 
-import tokenizer_parity as parity  # noqa: E402  (also puts tests/ and tests/c/ on the path)
+import tokenizer_parity as parity  # noqa: E402  (scripts/, tests/ and tests/c/ on PYTHONPATH)
 from tokenizer_parity import fixtures, hard_text  # noqa: E402
 
 CORPUS = ("corpus_line", "corpus_words", "corpus_substring")

@@ -1,6 +1,6 @@
 """Token-id parity of the C tokenizer with Hugging Face ``tokenizers``, on hard text, per family.
 
-    python scripts/tokenizer_parity.py --tool build/tests/c/tokenize_tool [--root DIR] [--kinds ...]
+    PYTHONPATH=tests:tests/c python scripts/tokenizer_parity.py --tool build/tests/c/tokenize_tool [--root DIR] [--kinds ...]
         [--strings 1000000] [--pairs 100000] [--chat-rows 100000] [--seed 0] [--out results/tokenizer_parity.json]
 
 For each tokenizer kind (tests/c/tokenizer_fixtures.py builds and caches the folders under --root):
@@ -39,14 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
+import hard_text
+import tokenizer_fixtures as fixtures
+from core.text import TRUNCATION_POLICIES
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "c"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import hard_text  # noqa: E402
-import tokenizer_fixtures as fixtures  # noqa: E402
-
-from core.text import TRUNCATION_POLICIES  # noqa: E402
 
 CHUNK = 100_000                    # strings per tool call (bounds memory at 1M strings)
 PAIR_LENGTHS = (8, 32, 128, 512)

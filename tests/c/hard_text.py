@@ -43,12 +43,9 @@ from __future__ import annotations
 
 import functools
 import random
-import sys
 import unicodedata
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests/: hf_tiny
 
 
 def _chars(*ranges: tuple[int, int]) -> list[str]:

@@ -49,11 +49,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests/: hf_tiny
 
 from hf_tiny import (_GEMMA_SPECIALS, _GEMMA_TEMPLATE, _LLAMA3_REGEX, _LLAMA3_SPECIALS, _LLAMA3_TEMPLATE,  # noqa: E402
                      _QWEN2_REGEX, _QWEN2_TEMPLATE, _QWEN3_TEMPLATE, _publish, _template,
