@@ -353,6 +353,8 @@ SECTIONS = {
     "add_domain": add_domain_table,
     "fuzz": fuzz_table,
     "large_model": lambda: _md_file("large_model.md"),
+    "tokenizer_parity": lambda: _md_file("tokenizer_parity.md"),
+    "tokenizer_speed": lambda: _md_file("tokenizer_speed.md"),
 }
 
 
@@ -363,7 +365,7 @@ PAGES = {
     "docs/export.md": ("export", "int8"),
     "docs/serving.md": ("footprint", "serve"),
     "docs/add-domain.md": ("add_domain",),
-    "docs/c-library.md": ("fuzz",),
+    "docs/c-library.md": ("tokenizer_parity", "tokenizer_speed", "fuzz"),
     "docs/benchmarks.md": ("latency", "large_model", "profile", "kernels"),
 }
 

@@ -23,7 +23,8 @@ For each tokenizer kind (tests/c/tokenizer_fixtures.py builds and caches the fol
   engine gets Python strings); a row one side refuses must be refused by the other.
 
 Writes ``--out`` (per kind: strings, tokens, mismatches by category, seconds, the first examples;
-the commit) and prints the first mismatches. Exit status 1 when any count is not zero.
+the commit) and its table beside it (``.md``; ``--render`` rewrites only that) and prints the first
+mismatches. Exit status 1 when any count is not zero.
 """
 from __future__ import annotations
 
@@ -346,6 +347,20 @@ def report(kind: str, entry: dict) -> None:
         print("  " + json.dumps(e, ensure_ascii=False))
 
 
+def markdown(results: dict) -> str:
+    """The results table of the C library's docs (lab.render_docs reads it), from the JSON."""
+    lines = [f"`scripts/tokenizer_parity.py`, tokenizers {results['tokenizers']}, commit {str(results['commit'])[:7]}"
+             f"{' (uncommitted changes)' if results['dirty'] else ''}, seed {results['seed']}.", "",
+             "| kind | strings | tokens | id mismatches | pairs (mismatches) | chat rows (refused by both; mismatches) |",
+             "|---|---|---|---|---|---|"]
+    for kind, e in results["kinds"].items():
+        pairs = e.get("pairs", {})
+        chat = "; ".join(f"{name}: {c['rows']:,} ({c['refused']:,}; {c['mismatches']})" for name, c in e.get("chat", {}).items())
+        lines.append(f"| {kind} | {e['ids']['strings']:,} | {e['ids']['tokens']:,} | {e['ids']['mismatches']} | "
+                     f"{pairs.get('rows', 0):,} ({pairs.get('mismatches', 0)}) | {chat or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tool", required=True, help="the tokenize_tool executable")
@@ -358,7 +373,11 @@ def main() -> None:
     ap.add_argument("--no-sweep", dest="sweep", action="store_false",
                     help="leave out the strings of every code point (hard_text.code_point_sweep)")
     ap.add_argument("--out", default=str(ROOT / "results" / "tokenizer_parity.json"))
+    ap.add_argument("--render", action="store_true", help="only rewrite --out's markdown table (.md) from it")
     args = ap.parse_args()
+    if args.render:
+        Path(args.out).with_suffix(".md").write_text(markdown(json.loads(Path(args.out).read_text())), encoding="utf-8")
+        return
     import tokenizers
     results = {"tokenizers": tokenizers.__version__, **commit(), "seed": args.seed, "kinds": {}}
     for kind in args.kinds:
@@ -367,6 +386,7 @@ def main() -> None:
         results["kinds"][kind] = entry
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    Path(args.out).with_suffix(".md").write_text(markdown(results), encoding="utf-8")
     total = sum(mismatches(e) for e in results["kinds"].values())
     print(f"{args.out}: {total} mismatches over {len(args.kinds)} kinds")
     sys.exit(1 if total else 0)
