@@ -260,7 +260,12 @@ void read_merges(const json::Value &model, const std::string &where, Bpe &bpe) {
                 bad(where, "merge " + std::to_string(rank) + " is neither \"a b\" nor [\"a\", \"b\"]");
             }
             uint32_t left = id(a, rank), right = id(b, rank);
-            bpe.merges_.put(left, right, uint32_t(rank), id(a + b, rank));
+            // The merged token drops the right part's subword prefix ("t" + "##h" = "th"), as tokenizers builds it.
+            size_t cut = bpe.prefix_.size();
+            if (cut && b.compare(0, cut, bpe.prefix_) != 0)
+                bad(where, "merge " + std::to_string(rank) + " '" + a + " " + b + "': its right part does not start with "
+                           "the continuing_subword_prefix '" + bpe.prefix_ + "'");
+            bpe.merges_.put(left, right, uint32_t(rank), id(a + b.substr(cut), rank));
             ++rank;
         });
     });

@@ -65,8 +65,12 @@ bool read_template(const json::Value &proc, const std::string &where, SpecialTem
         return true;
     }
     if (name == "BertProcessing" || name == "RobertaProcessing") {
-        int64_t cls = token_id(need(proc, "cls", json::Type::Array, where).array.at(1), where);
-        int64_t sep = token_id(need(proc, "sep", json::Type::Array, where).array.at(1), where);
+        auto special = [&](const char *key) {   // ["[CLS]", 101]
+            const json::Value &pair = need(proc, key, json::Type::Array, where);
+            if (pair.array.size() != 2) bad(where, name + " field '" + key + "' is not [token, id]");
+            return token_id(pair.array[1], where);
+        };
+        int64_t cls = special("cls"), sep = special("sep");
         bool bert = name == "BertProcessing";
         t.single = {{-1, {cls}, 0}, {0, {}, 0}, {-1, {sep}, 0}};
         t.pair = {{-1, {cls}, 0}, {0, {}, 0}, {-1, bert ? std::vector<int64_t>{sep} : std::vector<int64_t>{sep, sep}, 0},

@@ -1,9 +1,12 @@
 """Untrusted input (request texts, bundle files, JSON lines) cannot crash the host.
 
 * C library: the fuzz targets of ``tests/fuzz/`` (JSON reader, UTF-8 + WordPiece tokenizer,
-  manifest loader, routerm-score's JSONL line parser) built with AddressSanitizer + UndefinedBehaviorSanitizer and run for a bounded
-  time each on their seed corpora (``tests/fuzz/run.sh``); a memory error, undefined behaviour or
-  an unexpected exception fails the test.
+  manifest loader, routerm-score's JSONL line parser, the BPE and Unigram pipelines and
+  tokenizer.json loading, chat templates and rows to ids) built with AddressSanitizer +
+  UndefinedBehaviorSanitizer and run for a bounded time each on their seed corpora
+  (``tests/fuzz/run.sh``, g++ and its random-mutation driver; ``scripts/fuzz_campaign.py`` runs
+  them coverage-guided under libFuzzer); a memory error, undefined behaviour, an unexpected
+  exception or a violated invariant (tests/fuzz/tokenizer_checks.hpp, fuzz_chat.cpp) fails the test.
 * Python engine text path (Hypothesis): arbitrary Unicode (surrogates, controls, any length) gives
   the runtime tokenizer the training tokenizer's ids, and the engine either returns one finite
   float32 reward per pair or raises TypeError/ValueError naming the argument.
@@ -12,6 +15,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +30,19 @@ from runtime.tokenizer import BundleTokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 FUZZ_SECONDS = int(os.environ.get("ROUTERM_FUZZ_SECONDS", "10"))
+FUZZ_TARGETS = ("json", "tokenizer", "manifest", "jsonl", "bpe", "unigram", "chat")
 
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
 def test_c_parsers_survive_sanitized_fuzzing():
-    env = {**os.environ, "ROUTERM_FUZZ_TOKENIZER_DIR": default_base_model()}
-    proc = subprocess.run(["bash", "tests/fuzz/run.sh", str(FUZZ_SECONDS), str(REPO / "build" / "fuzz")], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=900)
+    # PYTHON: the interpreter that has `tokenizers`, for the tokenizer.json files make_tokenizers.py trains
+    env = {**os.environ, "ROUTERM_FUZZ_TOKENIZER_DIR": default_base_model(), "PYTHON": sys.executable,
+           "FUZZ_ENGINE": "driver"}
+    proc = subprocess.run(["bash", "tests/fuzz/run.sh", str(FUZZ_SECONDS), str(REPO / "build" / "fuzz"), *FUZZ_TARGETS],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    assert proc.stdout.count(": ok") == 4, proc.stdout
+    ran = [line for line in proc.stdout.splitlines() if line.endswith(": ok")]
+    assert ran == [f"fuzz_{t}: ok" for t in FUZZ_TARGETS], proc.stdout[-3000:]
 
 
 TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)   # surrogates included

@@ -2,9 +2,10 @@
 // (g++): `target SECONDS SEED...`, each SEED a file or a folder of files (a corpus). Runs the empty
 // input and every seed once, in order (with SECONDS 0 only that: a corpus replay, as the campaign's
 // line coverage does), then applies random byte flips, inserts, deletes, duplications, splices and
-// "interesting" bytes to them until SECONDS pass; deterministic (fixed seed). Built with -fsanitize=address,undefined, any memory or UB error aborts with a report and
-// a non-zero exit; the input that did it is written to ./crash-input first. With clang, build the
-// same targets with -fsanitize=fuzzer instead (no driver) for coverage-guided fuzzing.
+// "interesting" bytes to them until SECONDS pass; deterministic (fixed seed). Built with
+// -fsanitize=address,undefined, any memory or UB error aborts with a report and a non-zero exit;
+// the input that did it is written to ./crash-input first. With clang, build the same targets with
+// -fsanitize=fuzzer instead (no driver) for coverage-guided fuzzing (tests/fuzz/run.sh does both).
 #include <algorithm>
 #include <chrono>
 #include <csignal>

@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } catch (const std::out_of_range &) {
         return 0;
     }
-    if (row.prompt.find('\0') != std::string::npos || row.response.find('\0') != std::string::npos) std::abort();
+    if (row.prompt.holds_nul() || row.response.holds_nul()) std::abort();
     if (!row.id_json.empty()) routerm::json::parse(row.id_json);   // throws (uncaught: a finding) if not JSON
     return 0;
 }
