@@ -221,10 +221,15 @@ def _add_domain_bar(runs: list[dict]) -> list[str]:
 
 
 def _coverage(c: dict | None) -> str:
-    if not c or c.get("line_coverage") is None:
+    """libFuzzer's edge and feature counts, and gcov line coverage of a replay of the inputs."""
+    if not c:
         return "not measured"
+    edges = f"cov {c['cov']:,}, ft {c['ft']:,}; " if c.get("cov") is not None else ""
+    if c.get("line_coverage") is None:
+        return edges + "lines not measured"
     files = ", ".join(f"{name} {f['executed']}/{f['lines']}" for name, f in c["files"].items())
-    return f"{100 * c['line_coverage']:.0f}% ({files}; first {c['executions']:,} inputs)"
+    inputs = f"first {c['executions']:,} inputs" if "executions" in c else f"{c.get('corpus_units') or 0:,}-input corpus"
+    return f"{edges}{100 * c['line_coverage']:.0f}% of lines ({files}; {inputs})"
 
 
 def fuzz_table() -> str | None:
@@ -233,14 +238,14 @@ def fuzz_table() -> str | None:
         return None
     d = json.loads(path.read_text())
     lines = [f"{d['engine']}; sanitizers {d['sanitizers']}; {d['compiler']}.", "",
-             "| target | commit | seconds | executions | executions/s | targets at a time | seed inputs | load at start | findings open "
-             "| findings fixed | line coverage (gcov replay: inputs) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| target | engine | commit | seconds | executions | executions/s | targets at a time | seed inputs "
+             "| load at start | findings open | findings fixed | coverage |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in d["targets"]:
         rate = f"{t['executions'] / t['seconds']:,.0f}" if t.get("executions") and t["seconds"] else "-"
-        lines.append(f"| {t['target']} | {t['commit']} | {t['seconds']:.0f} | {t.get('executions') or 0:,} | {rate} | {t['jobs']} | "
-                     f"{t['seeds']} | {t['load_average_start']:.2f} | {t['open_findings']} | {len(t['findings_fixed'])} | "
-                     f"{_coverage(t.get('coverage'))} |")
+        engine = "libFuzzer" if t.get("engine", "").lower().startswith("libfuzzer") else "random driver"
+        lines.append(f"| {t['target']} | {engine} | {t['commit']} | {t['seconds']:.0f} | {t.get('executions') or 0:,} | {rate} | "
+                     f"{t['jobs']} | {t['seeds']} | {t['load_average_start']:.2f} | {t['open_findings']} | "
+                     f"{len(t['findings_fixed'])} | {_coverage(t.get('coverage'))} |")
     return "\n".join(lines)
 
 

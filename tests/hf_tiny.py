@@ -58,13 +58,14 @@ def _template(single: str, pair: str, tok: Tokenizer, specials: list[str]) -> Te
     return TemplateProcessing(single=single, pair=pair, special_tokens=[(s, tok.token_to_id(s)) for s in specials])
 
 
-def _wordpiece(lines: list[str]) -> PreTrainedTokenizerFast:
-    """BERT: lower-cased WordPiece, `[CLS] A [SEP] B [SEP]` with token types 0 / 1."""
-    normalizer, specials = normalizers.BertNormalizer(lowercase=True), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+def wordpiece(lines: list[str], lowercase: bool, vocab_size: int) -> BertTokenizerFast:
+    """BERT: WordPiece (lower-cased, or cased with accents kept), `[CLS] A [SEP] B [SEP]` with token
+    types 0 / 1."""
+    normalizer, specials = normalizers.BertNormalizer(lowercase=lowercase), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     # The trainer numbers '##c' pieces in hash-map order, so ties between merges fall differently
     # from run to run; registering every '##c' up front fixes their ids, hence the merges.
     chars = sorted({c for line in lines for c in normalizer.normalize_str(line) if not c.isspace()})
-    trainer = trainers.WordPieceTrainer(vocab_size=_VOCAB_SIZE + len(chars), show_progress=False,
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size + len(chars), show_progress=False,
                                         special_tokens=specials + [f"##{c}" for c in chars])
     trained = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     trained.normalizer, trained.pre_tokenizer = normalizer, pre_tokenizers.BertPreTokenizer()
@@ -74,8 +75,12 @@ def _wordpiece(lines: list[str]) -> PreTrainedTokenizerFast:
     tok.add_special_tokens(specials)
     tok.post_processor = _template("[CLS]:0 $A:0 [SEP]:0", "[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1", tok, ["[CLS]", "[SEP]"])
     tok.decoder = decoders.WordPiece(prefix="##")
-    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=True, unk_token="[UNK]", sep_token="[SEP]",
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, unk_token="[UNK]", sep_token="[SEP]",
                              pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+
+
+def _wordpiece(lines: list[str]) -> BertTokenizerFast:
+    return wordpiece(lines, True, _VOCAB_SIZE)
 
 
 def _canonical_pieces(pieces: list[list]) -> list[tuple[str, float]]:
@@ -157,22 +162,29 @@ def _bpe_qwen2(lines: list[str]) -> PreTrainedTokenizerFast:
                               pad_token="<|endoftext|>", clean_up_tokenization_spaces=False)
 
 
-def _bpe_spm(lines: list[str]) -> PreTrainedTokenizerFast:
-    """Gemma: SentencePiece-style BPE on '▁'-joined words with byte fallback (<0x00>..<0xFF>), `<bos>` added."""
+def spm_bpe(lines: list[str], specials: list[str], vocab_size: int) -> Tokenizer:
+    """SentencePiece-style BPE with byte fallback: `specials`, <0x00>..<0xFF>, then pieces trained on
+    '▁'-joined words (Replace(" ", "▁") + Split("▁") merged with the next; the merges never span a
+    '▁', so they serve a pre-tokenizer-free Llama-2 too). The specials are not added tokens yet."""
     trained = Tokenizer(models.BPE(unk_token="<unk>"))
     trained.normalizer = normalizers.Replace(" ", "▁")
     trained.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
-    trainer = trainers.BpeTrainer(vocab_size=_VOCAB_SIZE, special_tokens=_GEMMA_SPECIALS, show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
     trained.train_from_iterator(lines, trainer)
     spec = json.loads(trained.to_str())["model"]
-    # Gemma's vocab: specials, then the 256 byte pieces byte fallback emits, then the learned pieces.
-    pieces = _GEMMA_SPECIALS + [f"<0x{b:02X}>" for b in range(256)]
-    pieces += [p for p, _ in sorted(spec["vocab"].items(), key=lambda kv: kv[1]) if p not in _GEMMA_SPECIALS]
+    pieces = specials + [f"<0x{b:02X}>" for b in range(256)]
+    pieces += [p for p, _ in sorted(spec["vocab"].items(), key=lambda kv: kv[1]) if p not in specials]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in spec["merges"]]
     tok = Tokenizer(models.BPE({p: i for i, p in enumerate(pieces)}, merges, unk_token="<unk>", fuse_unk=True,
                                byte_fallback=True))
     tok.normalizer, tok.pre_tokenizer = trained.normalizer, trained.pre_tokenizer
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    return tok
+
+
+def _bpe_spm(lines: list[str]) -> PreTrainedTokenizerFast:
+    """Gemma: SentencePiece-style BPE on '▁'-joined words with byte fallback (<0x00>..<0xFF>), `<bos>` added."""
+    tok = spm_bpe(lines, _GEMMA_SPECIALS, _VOCAB_SIZE)
     tok.add_special_tokens(_GEMMA_SPECIALS)
     # GemmaTokenizerFast writes the `<bos> $A` post-processor itself from add_bos_token.
     return GemmaTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",

@@ -54,7 +54,7 @@ from pathlib import Path
 
 
 from hf_tiny import (_GEMMA_SPECIALS, _GEMMA_TEMPLATE, _LLAMA3_REGEX, _LLAMA3_SPECIALS, _LLAMA3_TEMPLATE,  # noqa: E402
-                     _QWEN2_REGEX, _QWEN2_TEMPLATE, _QWEN3_TEMPLATE, _publish, _template,
+                     _QWEN2_REGEX, _QWEN2_TEMPLATE, _QWEN3_TEMPLATE, _publish, _template, spm_bpe, wordpiece,
                      training_text)
 from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers,  # noqa: E402
                         processors, trainers)
@@ -180,21 +180,9 @@ def _unigram(_: list[str]) -> DebertaV2TokenizerFast:
 
 
 def _spm_bpe(lines: list[str], specials: list[str], normalizer, pre_tokenizer) -> Tokenizer:
-    """SentencePiece-style BPE with byte fallback: specials, <0x00>..<0xFF>, then pieces trained on
-    '▁'-joined words (the merges never span a '▁', so they serve a pre-tokenizer-free Llama-2 too)."""
-    trained = Tokenizer(models.BPE(unk_token="<unk>"))
-    trained.normalizer = normalizers.Replace(" ", "▁")
-    trained.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=specials, show_progress=False)
-    trained.train_from_iterator(lines, trainer)
-    spec = json.loads(trained.to_str())["model"]
-    pieces = specials + [f"<0x{b:02X}>" for b in range(256)]
-    pieces += [p for p, _ in sorted(spec["vocab"].items(), key=lambda kv: kv[1]) if p not in specials]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in spec["merges"]]
-    tok = Tokenizer(models.BPE({p: i for i, p in enumerate(pieces)}, merges, unk_token="<unk>", fuse_unk=True,
-                               byte_fallback=True))
+    """hf_tiny.spm_bpe at this module's vocabulary size, read through `normalizer` and `pre_tokenizer`."""
+    tok = spm_bpe(lines, specials, VOCAB_SIZE)
     tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
     tok.add_special_tokens(specials)
     return tok
 
@@ -244,22 +232,8 @@ def _mistral(lines: list[str]) -> LlamaTokenizerFast:
 
 
 def _wordpiece_cased(lines: list[str]) -> BertTokenizerFast:
-    """BERT-cased: WordPiece trained here, BertNormalizer without lowercasing (accents kept)."""
-    normalizer, specials = normalizers.BertNormalizer(lowercase=False), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    # As hf_tiny._wordpiece: registering every '##c' up front fixes the ids the trainer hands out.
-    chars = sorted({c for line in lines for c in normalizer.normalize_str(line) if not c.isspace()})
-    trainer = trainers.WordPieceTrainer(vocab_size=VOCAB_SIZE + len(chars), show_progress=False,
-                                        special_tokens=specials + [f"##{c}" for c in chars])
-    trained = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    trained.normalizer, trained.pre_tokenizer = normalizer, pre_tokenizers.BertPreTokenizer()
-    trained.train_from_iterator(lines, trainer)
-    tok = Tokenizer(models.WordPiece(trained.get_vocab(), unk_token="[UNK]"))
-    tok.normalizer, tok.pre_tokenizer = normalizer, trained.pre_tokenizer
-    tok.add_special_tokens(specials)
-    tok.post_processor = _template("[CLS]:0 $A:0 [SEP]:0", "[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1", tok, ["[CLS]", "[SEP]"])
-    tok.decoder = decoders.WordPiece(prefix="##")
-    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=False, unk_token="[UNK]", sep_token="[SEP]",
-                             pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+    """BERT-cased: hf_tiny.wordpiece without lowercasing (accents kept), at this module's vocabulary size."""
+    return wordpiece(lines, False, VOCAB_SIZE)
 
 
 def _wordpiece(_: list[str]):

@@ -18,14 +18,5 @@ static const fuzz::Spec kSpecs[] = {
     {"bpe-mistral", fuzz::Decode::Spaces, false},  // Metaspace(first, split=false), byte fallback
     {"bpe-suffix", fuzz::Decode::None, false},     // "</w>" word ends, Whitespace, NFD + StripAccents + Lowercase
 };
-static constexpr size_t kModes = sizeof kSpecs / sizeof kSpecs[0] + 1;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const auto &cases = fuzz::cases(kSpecs);
-    if (size < 2) return 0;
-    const std::string text(reinterpret_cast<const char *>(data) + 2, size - 2);
-    size_t mode = data[0] % kModes;
-    if (mode == cases.size()) fuzz::check_load(std::string(reinterpret_cast<const char *>(data) + 1, size - 1));
-    else fuzz::check_text(cases[mode], text, data[1]);
-    return 0;
-}
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return fuzz::run_input(kSpecs, data, size); }

@@ -219,4 +219,16 @@ inline void check_load(const std::string &json_text) {
     }
 }
 
+// One input of a tokenizer target: [selector][pick] text. selector % (N + 1) picks a case of `specs`,
+// or, for N, the rest of the input is a tokenizer.json to load (check_load).
+template <size_t N>
+int run_input(const Spec (&specs)[N], const uint8_t *data, size_t size) {
+    const std::vector<Case> &all = cases(specs);
+    if (size < 2) return 0;
+    size_t mode = data[0] % (N + 1);
+    if (mode == N) check_load(std::string(reinterpret_cast<const char *>(data) + 1, size - 1));
+    else check_text(all[mode], std::string(reinterpret_cast<const char *>(data) + 2, size - 2), data[1]);
+    return 0;
+}
+
 }  // namespace fuzz
