@@ -2,6 +2,7 @@
 #include "routerm.h"
 
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <string>
 #include <vector>
@@ -47,6 +48,15 @@ routerm_status guarded(F &&body) {
 
 void need(const void *ptr, const char *name) {
     if (!ptr) argument(std::string(name) + " is NULL");
+}
+
+// What every scoring call checks first: the engine, then, when there are rows, each named array
+// ({pointer, name} pairs). False when n is 0: nothing to score.
+bool rows_given(const routerm_engine *engine, size_t n, std::initializer_list<std::pair<const void *, const char *>> arrays) {
+    need(engine, "engine");
+    if (n == 0) return false;
+    for (const auto &[ptr, name] : arrays) need(ptr, name);
+    return true;
 }
 
 void copy_out(const std::vector<int64_t> &src, int64_t *dst, size_t capacity, size_t *count) {
@@ -134,11 +144,7 @@ void routerm_engine_destroy(routerm_engine *engine) {
 routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const *prompts, const char *const *responses,
                              float *rewards, int32_t *domains) {
     return guarded([&] {
-        need(engine, "engine");
-        if (n == 0) return;
-        need(prompts, "prompts");
-        need(responses, "responses");
-        need(rewards, "rewards");
+        if (!rows_given(engine, n, {{prompts, "prompts"}, {responses, "responses"}, {rewards, "rewards"}})) return;
         std::vector<routerm::Row> p(n), r(n);
         text_rows(n, prompts, responses, p, r);
         engine->engine.score_rows(p, r, rewards, domains);
@@ -148,12 +154,9 @@ routerm_status routerm_score(routerm_engine *engine, size_t n, const char *const
 routerm_status routerm_score_in_domains(routerm_engine *engine, size_t n, const char *const *prompts,
                                         const char *const *responses, const int32_t *domains_in, float *rewards) {
     return guarded([&] {
-        need(engine, "engine");
-        if (n == 0) return;
-        need(prompts, "prompts");
-        need(responses, "responses");
-        need(domains_in, "domains_in");
-        need(rewards, "rewards");
+        if (!rows_given(engine, n, {{prompts, "prompts"}, {responses, "responses"}, {domains_in, "domains_in"},
+                                    {rewards, "rewards"}}))
+            return;
         std::vector<routerm::Row> p(n), r(n);
         text_rows(n, prompts, responses, p, r);
         engine->engine.score_rows(p, r, rewards, nullptr, domains_in);
@@ -163,11 +166,7 @@ routerm_status routerm_score_in_domains(routerm_engine *engine, size_t n, const 
 routerm_status routerm_score_rows(routerm_engine *engine, size_t n, const routerm_side *prompts,
                                   const routerm_side *responses, float *rewards, int32_t *domains) {
     return guarded([&] {
-        need(engine, "engine");
-        if (n == 0) return;
-        need(prompts, "prompts");
-        need(responses, "responses");
-        need(rewards, "rewards");
+        if (!rows_given(engine, n, {{prompts, "prompts"}, {responses, "responses"}, {rewards, "rewards"}})) return;
         std::vector<routerm::Row> p, r;
         for (size_t i = 0; i < n; ++i) {
             p.push_back(side_row(prompts[i], "prompts[" + std::to_string(i) + "]"));
@@ -181,13 +180,9 @@ routerm_status routerm_score_ids(routerm_engine *engine, size_t n, const int64_t
                                  const size_t *prompt_lens, const int64_t *const *response_ids,
                                  const size_t *response_lens, float *rewards, int32_t *domains) {
     return guarded([&] {
-        need(engine, "engine");
-        if (n == 0) return;
-        need(prompt_ids, "prompt_ids");
-        need(prompt_lens, "prompt_lens");
-        need(response_ids, "response_ids");
-        need(response_lens, "response_lens");
-        need(rewards, "rewards");
+        if (!rows_given(engine, n, {{prompt_ids, "prompt_ids"}, {prompt_lens, "prompt_lens"},
+                                    {response_ids, "response_ids"}, {response_lens, "response_lens"}, {rewards, "rewards"}}))
+            return;
         std::vector<std::vector<int64_t>> p(n), r(n);
         for (size_t i = 0; i < n; ++i) {
             if (prompt_lens[i] && !prompt_ids[i]) argument("prompt_ids[" + std::to_string(i) + "] is NULL");

@@ -116,17 +116,22 @@ def _unigram(lines: list[str]) -> PreTrainedTokenizerFast:
     return DebertaV2TokenizerFast(tokenizer_object=tok, do_lower_case=False, split_by_punct=False)
 
 
-def _byte_level_bpe(lines: list[str], split: pre_tokenizers.PreTokenizer | None, **bpe) -> Tokenizer:
+def byte_level_bpe(lines: list[str], split: pre_tokenizers.PreTokenizer | None, vocab_size: int, normalizer,
+                   prefix_space: bool = False, **bpe) -> Tokenizer:
     """Byte-level BPE: GPT-2's regex inside ByteLevel (split=None) or a Split regex ahead of it."""
     tok = Tokenizer(models.BPE(**bpe))
-    tok.normalizer = normalizers.NFC()
-    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=split is None)
+    tok.normalizer = normalizer
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space, use_regex=split is None)
     tok.pre_tokenizer = byte_level if split is None else pre_tokenizers.Sequence([split, byte_level])
-    trainer = trainers.BpeTrainer(vocab_size=_VOCAB_SIZE, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(lines, trainer)
     tok.decoder = decoders.ByteLevel()
     return tok
+
+
+def _byte_level_bpe(lines: list[str], split: pre_tokenizers.PreTokenizer | None, **bpe) -> Tokenizer:
+    return byte_level_bpe(lines, split, _VOCAB_SIZE, normalizers.NFC(), **bpe)
 
 
 def _bpe_gpt2(lines: list[str]) -> PreTrainedTokenizerFast:

@@ -54,7 +54,7 @@ from pathlib import Path
 
 
 from hf_tiny import (_GEMMA_SPECIALS, _GEMMA_TEMPLATE, _LLAMA3_REGEX, _LLAMA3_SPECIALS, _LLAMA3_TEMPLATE,  # noqa: E402
-                     _QWEN2_REGEX, _QWEN2_TEMPLATE, _QWEN3_TEMPLATE, _publish, _template, spm_bpe, wordpiece,
+                     _QWEN2_REGEX, _QWEN2_TEMPLATE, _QWEN3_TEMPLATE, _publish, _template, byte_level_bpe, spm_bpe, wordpiece,
                      training_text)
 from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers,  # noqa: E402
                         processors, trainers)
@@ -84,16 +84,8 @@ _MISTRAL_TEMPLATE = (
 # --- byte-level BPE -------------------------------------------------------------------------------
 def _byte_level(lines: list[str], split: pre_tokenizers.PreTokenizer | None, vocab_size: int,
                 normalizer=None, prefix_space: bool = False, **bpe) -> Tokenizer:
-    """Byte-level BPE trained on ``lines``: GPT-2's regex inside ByteLevel (split None) or Split first."""
-    tok = Tokenizer(models.BPE(**bpe))
-    tok.normalizer = normalizer
-    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space, use_regex=split is None)
-    tok.pre_tokenizer = byte_level if split is None else pre_tokenizers.Sequence([split, byte_level])
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator(lines, trainer)
-    tok.decoder = decoders.ByteLevel()
-    return tok
+    """hf_tiny.byte_level_bpe, with no normalizer unless one is given."""
+    return byte_level_bpe(lines, split, vocab_size, normalizer, prefix_space, **bpe)
 
 
 def _with_byte_level(template: processors.TemplateProcessing) -> processors.Sequence:
