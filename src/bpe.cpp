@@ -90,10 +90,6 @@ private:
 class Bpe : public Model {
 public:
     void encode(std::string_view word, std::vector<int64_t> &out) const override;
-    int64_t token_id(std::string_view token) const override {
-        std::string buf;
-        return written(std::string(token), buf);
-    }
     // The id of a token as tokenizer.json writes it (byte-level: in the byte alphabet), or -1.
     int64_t written(const std::string &token, std::string &buf) const {
         if (!byte_level_) return ids_.get(token);

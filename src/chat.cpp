@@ -136,14 +136,6 @@ void check_not_empty(const std::vector<Message> &messages, const char *name) {
 
 }  // namespace
 
-std::string valid_utf8(const std::string &text) {
-    std::vector<uint32_t> cps = unicode::decode_utf8(text.data(), text.size());
-    std::string out;
-    out.reserve(text.size());
-    for (uint32_t cp : cps) unicode::append_utf8(out, cp);
-    return out;
-}
-
 std::string RoleFormat::body(const std::string &text) const {
     if (content == "strip") return py_strip(text);
     if (content == "lstrip-newlines") return text.substr(std::min(text.find_first_not_of('\n'), text.size()));

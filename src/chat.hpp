@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "json.hpp"
+#include "unicode.hpp"
 
 namespace routerm {
 
@@ -30,8 +31,8 @@ namespace routerm {
 inline constexpr char kThinkEnd[] = "</think>";
 
 // `text` with each invalid or truncated UTF-8 sequence replaced by U+FFFD (as Python's
-// bytes.decode("utf-8", "replace")).
-std::string valid_utf8(const std::string &text);
+// bytes.decode("utf-8", "replace")): src/unicode.hpp's.
+using unicode::valid_utf8;
 
 // core.chat.flatten's name of a role: "Human", "Assistant", "System", else Python's str.title() of
 // it; Error(ROUTERM_ERR_ARGUMENT) for a role that is not ASCII (title-casing beyond ASCII is not

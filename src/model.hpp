@@ -21,8 +21,6 @@ public:
     // Append the ids of one word to `out`. Throws Error(ROUTERM_ERR_TOKENIZER) only where tokenizers
     // fails the encode too (a Unigram word that needs an unknown piece when the model has no unk_id).
     virtual void encode(std::string_view word, std::vector<int64_t> &out) const = 0;
-    // The id of one vocabulary token, or -1 (added-token and template checks).
-    virtual int64_t token_id(std::string_view token) const = 0;
 };
 
 }  // namespace routerm

@@ -172,7 +172,6 @@ Tokenizer Tokenizer::from_json(const std::string &text, const std::string &where
 }
 
 Tokenizer Tokenizer::load(const std::string &dir, const json::Value &manifest_tokenizer) {
-    const json::Value *kind = manifest_tokenizer.find("kind");
     const json::Value *lower = manifest_tokenizer.find("do_lower_case");
     bool do_lower = lower && lower->is(json::Type::Bool) ? lower->boolean : true;
     Tokenizer t;
@@ -209,7 +208,6 @@ Tokenizer Tokenizer::load(const std::string &dir, const json::Value &manifest_to
     } else {
         bad(dir, "no tokenizer.json (or a WordPiece vocab.txt)");
     }
-    t.kind_ = kind && kind->is(json::Type::String) ? kind->string : "wordpiece";
     if (const json::Value *pad = manifest_tokenizer.find("pad_token_id"); pad && pad->integral) t.pad_id_ = pad->integer;
     return t;
 }
@@ -217,37 +215,37 @@ Tokenizer Tokenizer::load(const std::string &dir, const json::Value &manifest_to
 std::vector<int64_t> Tokenizer::encode(const std::string &text) const {
     if (!model_) throw Error(ROUTERM_ERR_TOKENIZER, "this tokenizer has no model to encode text with");
     // Invalid UTF-8 reads as U+FFFD per maximal subpart first, as Python's "replace" decoding.
-    std::string valid = utf8(utf32(text.data(), text.size()));
+    const std::string valid = unicode::valid_utf8(text);
     std::vector<int64_t> out;
     for (const AddedTokens::Segment &s : AddedTokens::split(added_->raw, valid)) {
-        if (s.id >= 0) { out.push_back(s.id); continue; }
-        std::string segment = valid.substr(s.begin, s.end - s.begin);
-        encode_segment(segment, s.begin == 0, out);
+        if (s.id >= 0) out.push_back(s.id);
+        else encode_segment(utf32(valid.data() + s.begin, s.end - s.begin), s.begin == 0, out);
     }
     return out;
 }
 
-void Tokenizer::encode_segment(std::string &text, bool first, std::vector<int64_t> &out) const {
-    std::u32string cps = utf32(text.data(), text.size());
+void Tokenizer::encode_segment(std::u32string cps, bool first, std::vector<int64_t> &out) const {
     if (normalizer_) normalizer_->normalize(cps);
     std::vector<Piece> pieces;
+    auto words = [&] {   // the pieces gathered so far: pre-tokenized, then each word's ids
+        if (pre_) pre_->split(pieces);
+        for (const Piece &p : pieces) model_->encode(utf8(p.text), out);
+        pieces.clear();
+    };
     if (added_->normalized.empty()) {
         if (!cps.empty()) pieces.push_back(Piece{std::move(cps), first});
     } else {
         std::string normalized = utf8(cps);
         for (const AddedTokens::Segment &s : AddedTokens::split(added_->normalized, normalized)) {
-            if (s.id >= 0) {   // words before it first
-                if (pre_) pre_->split(pieces);
-                for (const Piece &p : pieces) model_->encode(utf8(p.text), out);
-                pieces.clear();
-                out.push_back(s.id);
+            if (s.id < 0) {
+                pieces.push_back(Piece{utf32(normalized.data() + s.begin, s.end - s.begin), first && s.begin == 0});
                 continue;
             }
-            pieces.push_back(Piece{utf32(normalized.data() + s.begin, s.end - s.begin), first && s.begin == 0});
+            words();   // the words before the token first
+            out.push_back(s.id);
         }
     }
-    if (pre_) pre_->split(pieces);
-    for (const Piece &p : pieces) model_->encode(utf8(p.text), out);
+    words();
 }
 
 }  // namespace routerm

@@ -56,8 +56,6 @@ public:
     Tokenizer(Tokenizer &&) noexcept;
     Tokenizer &operator=(Tokenizer &&) noexcept;
 
-    bool has_text_path() const { return model_ != nullptr; }
-    const std::string &kind() const { return kind_; }
     int64_t pad_id() const { return pad_id_; }
     const SpecialTemplate &special() const { return template_; }
     // "BPE (byte-level) + Split(Qwen2 regex) + ...": what was read, for messages and tools.
@@ -68,9 +66,9 @@ public:
     std::vector<int64_t> encode(const std::string &text) const;
 
 private:
-    void encode_segment(std::string &text, bool first, std::vector<int64_t> &out) const;
+    void encode_segment(std::u32string text, bool first, std::vector<int64_t> &out) const;
 
-    std::string kind_ = "wordpiece", describe_;
+    std::string describe_;
     int64_t pad_id_ = 0;
     SpecialTemplate template_;
     std::unique_ptr<AddedTokens> added_;

@@ -115,6 +115,34 @@ void append_utf8(std::string &out, uint32_t cp) {
     }
 }
 
+namespace {
+
+// Whether s[0..n) is well-formed UTF-8 (the sequences decode_utf8 accepts, nothing else).
+bool well_formed(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) { ++i; continue; }
+        size_t need = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 0;
+        if (need == 0 || n - i <= need) return false;   // not a lead byte, or the text ends inside it
+        unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80, hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        if (s[i + 1] < lo || s[i + 1] > hi) return false;
+        for (size_t k = 2; k <= need; ++k)
+            if ((s[i + k] & 0xC0) != 0x80) return false;
+        i += need + 1;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string valid_utf8(const std::string &text) {
+    if (well_formed(reinterpret_cast<const unsigned char *>(text.data()), text.size())) return text;
+    std::string out;
+    out.reserve(text.size() + 8);
+    for (uint32_t cp : decode_utf8(text.data(), text.size())) append_utf8(out, cp);
+    return out;
+}
+
 const char *table_source() { return ROUTERM_UNICODE_SOURCE; }
 
 }  // namespace routerm::unicode

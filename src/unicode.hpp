@@ -27,6 +27,9 @@ void lower(uint32_t cp, std::vector<uint32_t> &out);
 // UTF-8 -> code points; each invalid or truncated sequence (and each surrogate) reads as U+FFFD.
 std::vector<uint32_t> decode_utf8(const char *s, size_t n);
 void append_utf8(std::string &out, uint32_t cp);
+// `text` as decode_utf8 reads it, in UTF-8: each invalid sequence replaced by U+FFFD (a copy
+// of `text` when it is valid UTF-8 already, the common case, checked without decoding).
+std::string valid_utf8(const std::string &text);
 
 const char *table_source();   // "tokenizers X.Y.Z": what the tables were generated from
 

@@ -220,9 +220,6 @@ public:
     void build_trie(const std::vector<std::string_view> &pieces);
 
     void encode(std::string_view word, std::vector<int64_t> &out) const override;
-    int64_t token_id(std::string_view token) const override {
-        return trie_.find(reinterpret_cast<const unsigned char *>(token.data()), token.size());
-    }
 
 private:
     void viterbi(const unsigned char *w, size_t n, Best *best) const;

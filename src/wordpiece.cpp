@@ -21,7 +21,6 @@ public:
         if (unk_id_ < 0) bad(where, "unk_token '" + unk + "' is not in the vocabulary");
     }
 
-    int64_t token_id(std::string_view token) const override { return vocab_.get(token); }
 
     void encode(std::string_view word, std::vector<int64_t> &out) const override {
         std::vector<size_t> offset;   // byte offset of each character, plus the end
